@@ -1,0 +1,23 @@
+//! The shared core of the mcp exporters.
+//!
+//! - [`encoder`]: the Prometheus text format 0.0.4 written the way client_golang writes it.
+//! - [`collector`]: the [`Collector`] trait, the collector table behind `--[no-]collector.<name>`, and
+//!   the runner that turns a failing collector into `*_scrape_collector_success 0`.
+//! - [`web`]: `--web.*` flags, TLS and basic auth from the exporter-toolkit web config file, the
+//!   landing page, `/-/healthy`, scrape timeouts and gzip.
+//! - [`logging`], [`cli`], [`process`]: `--log.*`, one-line flag errors, and `process_*` metrics.
+//!
+//! The collectors are object-safe through boxed futures ([`collector::CollectFuture`]): an
+//! exporter holds a `Vec<Box<dyn Collector<Backend>>>` built from its table.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod collector;
+pub mod encoder;
+pub mod logging;
+pub mod process;
+pub mod web;
+
+pub use collector::{CollectError, CollectFuture, Collector, CollectorInfo, CollectorRunner};
+pub use encoder::{MetricSet, MetricType};

@@ -1,0 +1,737 @@
+//! HTTP serving shared by every exporter: the `--web.*` flags, the exporter-toolkit web config file
+//! (TLS and basic auth), the landing page, `/-/healthy`, the scrape timeout and the `/metrics`
+//! response with optional gzip.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// The `--web.*` flags of the Go exporters (exporter-toolkit names).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebArgs {
+    /// Addresses on which to expose metrics and web interface. Repeatable.
+    #[arg(long = "web.listen-address", value_name = "ADDR", num_args = 1, action = clap::ArgAction::Append)]
+    pub listen_address: Vec<String>,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// Path to configuration file that can enable TLS or authentication (exporter-toolkit format).
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Upper bound of a scrape's duration; a smaller X-Prometheus-Scrape-Timeout-Seconds wins.
+    #[arg(long = "web.max-scrape-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub max_scrape_timeout: Duration,
+}
+
+/// Errors of the web layer.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// `--web.listen-address` could not be parsed or resolved.
+    #[error("invalid --web.listen-address {address:?}: {reason}")]
+    ListenAddress {
+        /// The address as given.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// The web config file could not be read or is invalid.
+    #[error("invalid --web.config.file {path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Parses `500ms`, `10s`, `1m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Resolves Go-style listen addresses: `:9121` means every interface, `host:port` is resolved.
+pub fn resolve_listen_address(address: &str) -> Result<Vec<SocketAddr>, WebError> {
+    let err = |reason: &str| WebError::ListenAddress {
+        address: address.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| err("port is not a number"))?;
+        // Go's ":port" listens on every address, IPv6 and IPv4 (a dual-stack socket where possible).
+        return Ok(vec![SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))]);
+    }
+    let addrs: Vec<SocketAddr> = address
+        .to_socket_addrs()
+        .map_err(|e| err(&e.to_string()))?
+        .collect();
+    match addrs.first() {
+        Some(first) => Ok(vec![*first]),
+        None => Err(err("resolves to no address")),
+    }
+}
+
+/// The web config file of the Prometheus exporter-toolkit (`--web.config.file`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfigFile {
+    /// TLS settings.
+    #[serde(default)]
+    pub tls_server_config: Option<TlsServerConfig>,
+    /// Extra HTTP settings (headers); accepted for compatibility.
+    #[serde(default)]
+    pub http_server_config: Option<HttpServerConfig>,
+    /// Users and their bcrypt hashes.
+    #[serde(default)]
+    pub basic_auth_users: HashMap<String, String>,
+}
+
+/// `tls_server_config` of the exporter-toolkit file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// Certificate chain (PEM).
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// `NoClientCert` (default) or `RequireAndVerifyClientCert`.
+    #[serde(default)]
+    pub client_auth_type: Option<String>,
+    /// CA for client certificates.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// `TLS12` or `TLS13`.
+    #[serde(default)]
+    pub min_version: Option<String>,
+    /// `TLS12` or `TLS13`.
+    #[serde(default)]
+    pub max_version: Option<String>,
+}
+
+/// `http_server_config` of the exporter-toolkit file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpServerConfig {
+    /// Extra response headers.
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+    /// Accepted and ignored: this server speaks HTTP/1.1 only.
+    #[serde(default)]
+    pub http2: Option<bool>,
+}
+
+/// A validated web setup: listeners, TLS acceptor and basic-auth users.
+#[derive(Clone)]
+pub struct WebSetup {
+    /// Where to listen.
+    pub listen: Vec<SocketAddr>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+    /// Cap on a scrape's duration.
+    pub max_scrape_timeout: Duration,
+    tls: Option<TlsAcceptor>,
+    auth: Option<Arc<BasicAuth>>,
+    headers: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+impl std::fmt::Debug for WebSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSetup")
+            .field("listen", &self.listen)
+            .field("telemetry_path", &self.telemetry_path)
+            .field("tls", &self.tls.is_some())
+            .field("basic_auth", &self.auth.is_some())
+            .finish()
+    }
+}
+
+impl WebSetup {
+    /// Validates the flags: resolves addresses, reads the web config file, loads certificates.
+    /// `default_listen` is the exporter's classic address (`:9121`, `:9187`, `:9100`).
+    pub fn from_args(args: &WebArgs, default_listen: &str) -> Result<Self, WebError> {
+        let addresses = if args.listen_address.is_empty() {
+            vec![default_listen.to_owned()]
+        } else {
+            args.listen_address.clone()
+        };
+        let mut listen = Vec::new();
+        for address in &addresses {
+            listen.extend(resolve_listen_address(address)?);
+        }
+        let mut setup = WebSetup {
+            listen,
+            telemetry_path: normalize_path(&args.telemetry_path),
+            max_scrape_timeout: args.max_scrape_timeout,
+            tls: None,
+            auth: None,
+            headers: Vec::new(),
+        };
+        if let Some(path) = &args.config_file {
+            setup.apply_config_file(path)?;
+        }
+        Ok(setup)
+    }
+
+    /// Whether TLS is on.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn apply_config_file(&mut self, path: &Path) -> Result<(), WebError> {
+        let err = |reason: String| WebError::Config {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let file: WebConfigFile = if text.trim().is_empty() {
+            WebConfigFile::default()
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(tls) = &file.tls_server_config {
+            self.tls = Some(build_tls(tls, base).map_err(err)?);
+        }
+        if !file.basic_auth_users.is_empty() {
+            for (user, hash) in &file.basic_auth_users {
+                // Validate the hash format now so a typo is a startup error, not a 401 forever.
+                if !hash.starts_with("$2") || hash.len() != 60 {
+                    return Err(err(format!(
+                        "basic_auth_users.{user}: not a bcrypt hash"
+                    )));
+                }
+            }
+            self.auth = Some(Arc::new(BasicAuth {
+                users: file.basic_auth_users,
+                verified: Mutex::new(HashMap::new()),
+            }));
+        }
+        if let Some(http) = &file.http_server_config {
+            for (name, value) in &http.headers {
+                let name = http::HeaderName::try_from(name.as_str())
+                    .map_err(|e| err(format!("http_server_config.headers: {e}")))?;
+                let value = HeaderValue::try_from(value.as_str())
+                    .map_err(|e| err(format!("http_server_config.headers: {e}")))?;
+                self.headers.push((name, value));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn normalize_path(p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+fn build_tls(cfg: &TlsServerConfig, base: &Path) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            base.join(p)
+        }
+    };
+    let cert_file = cfg
+        .cert_file
+        .as_deref()
+        .ok_or("tls_server_config.cert_file is required")?;
+    let key_file = cfg
+        .key_file
+        .as_deref()
+        .ok_or("tls_server_config.key_file is required")?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(resolve(cert_file))
+            .map_err(|e| format!("cert_file: {e}"))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cert_file: {e}"))?;
+    if certs.is_empty() {
+        return Err("cert_file: no certificate found".into());
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(resolve(key_file)).map_err(|e| format!("key_file: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+        match (cfg.min_version.as_deref(), cfg.max_version.as_deref()) {
+            (Some("TLS13"), _) => vec![&rustls::version::TLS13],
+            (_, Some("TLS12")) => vec![&rustls::version::TLS12],
+            (None | Some("TLS12") | Some("TLS10") | Some("TLS11"), _) => {
+                vec![&rustls::version::TLS13, &rustls::version::TLS12]
+            }
+            (Some(other), _) => return Err(format!("unknown min_version {other:?}")),
+        };
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| e.to_string())?;
+    let builder = match cfg.client_auth_type.as_deref() {
+        None | Some("") | Some("NoClientCert") => builder.with_no_client_auth(),
+        Some("RequireAndVerifyClientCert") | Some("VerifyClientCertIfGiven") => {
+            let ca = cfg
+                .client_ca_file
+                .as_deref()
+                .ok_or("client_ca_file is required for client certificate verification")?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(resolve(ca))
+                .map_err(|e| format!("client_ca_file: {e}"))?
+            {
+                roots
+                    .add(cert.map_err(|e| format!("client_ca_file: {e}"))?)
+                    .map_err(|e| format!("client_ca_file: {e}"))?;
+            }
+            let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            if cfg.client_auth_type.as_deref() == Some("VerifyClientCertIfGiven") {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        Some(other) => return Err(format!("unsupported client_auth_type {other:?}")),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not match: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Basic-auth users with bcrypt hashes. A verified `(user, password)` pair is cached, because bcrypt
+/// costs tens of milliseconds per check and Prometheus sends the same credentials on every scrape.
+struct BasicAuth {
+    users: HashMap<String, String>,
+    verified: Mutex<HashMap<(String, String), bool>>,
+}
+
+impl BasicAuth {
+    async fn check(self: Arc<Self>, header: Option<&HeaderValue>) -> bool {
+        let Some((user, password)) = header.and_then(decode_basic) else {
+            return false;
+        };
+        let Some(hash) = self.users.get(&user).cloned() else {
+            return false;
+        };
+        let key = (user, password);
+        if let Ok(cache) = self.verified.lock()
+            && let Some(ok) = cache.get(&key)
+        {
+            return *ok;
+        }
+        let password = key.1.clone();
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        if let Ok(mut cache) = self.verified.lock() {
+            // Bound the cache so a password-guessing client cannot grow it without limit.
+            if cache.len() > 64 {
+                cache.clear();
+            }
+            cache.insert(key, ok);
+        }
+        ok
+    }
+}
+
+fn decode_basic(value: &HeaderValue) -> Option<(String, String)> {
+    let value = value.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// What the landing page shows.
+#[derive(Debug, Clone)]
+pub struct LandingPage {
+    /// Program name, e.g. `mcp-redis-exporter`.
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Extra links `(path, text)`.
+    pub links: Vec<(String, String)>,
+}
+
+/// Adds `/`, `/-/healthy` to an exporter's router and wraps it in basic auth and extra headers.
+/// The router must already serve the telemetry path (and `/scrape` or `/probe`).
+pub fn finish_router(router: Router, setup: &WebSetup, page: LandingPage) -> Router {
+    let mut links = vec![(setup.telemetry_path.clone(), "Metrics".to_owned())];
+    links.extend(page.links.iter().cloned());
+    let html = landing_html(&page, &links);
+    let mut router = router
+        .route("/", get(move || async move { Html(html) }))
+        .route("/-/healthy", get(|| async { "Healthy" }));
+    if !setup.headers.is_empty() {
+        let headers = Arc::new(setup.headers.clone());
+        router = router.layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let headers = headers.clone();
+                async move {
+                    let mut res = next.run(req).await;
+                    for (k, v) in headers.iter() {
+                        res.headers_mut().insert(k.clone(), v.clone());
+                    }
+                    res
+                }
+            },
+        ));
+    }
+    if let Some(auth) = &setup.auth {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            basic_auth_middleware,
+        ));
+    }
+    router
+}
+
+async fn basic_auth_middleware(
+    State(auth): State<Arc<BasicAuth>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if auth.check(req.headers().get(header::AUTHORIZATION)).await {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic")],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
+}
+
+fn landing_html(page: &LandingPage, links: &[(String, String)]) -> String {
+    let mut items = String::new();
+    for (href, text) in links {
+        items.push_str(&format!(
+            "<li><a href=\"{}\">{}</a></li>",
+            html_escape(href),
+            html_escape(text)
+        ));
+    }
+    format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{name}</title></head>\
+         <body><h1>{name}</h1><p>{desc}</p><p>Version: {version}</p><ul>{items}</ul></body></html>\n",
+        name = html_escape(page.name),
+        desc = html_escape(page.description),
+        version = html_escape(page.version),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The time a scrape may take: Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` minus a small
+/// margin (so our answer arrives before Prometheus gives up), capped by `--web.max-scrape-timeout`.
+pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
+    let asked = headers
+        .get("x-prometheus-scrape-timeout-seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(Duration::from_secs_f64);
+    let t = match asked {
+        Some(asked) => asked.min(cap),
+        None => cap,
+    };
+    let margin = (t / 10).min(Duration::from_millis(500));
+    (t - margin).max(Duration::from_millis(50))
+}
+
+/// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it.
+pub fn metrics_response(text: String, headers: &HeaderMap) -> Response {
+    const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| p.trim().replace(' ', "") == "q=0");
+            coding.eq_ignore_ascii_case("gzip") && !q_zero
+        });
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 4),
+            flate2::Compression::fast(),
+        );
+        if enc.write_all(text.as_bytes()).is_ok()
+            && let Ok(body) = enc.finish()
+        {
+            return Response::builder()
+                .header(header::CONTENT_TYPE, CONTENT_TYPE)
+                .header(header::CONTENT_ENCODING, "gzip")
+                .header(header::VARY, "Accept-Encoding")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        }
+    }
+    Response::builder()
+        .header(header::CONTENT_TYPE, CONTENT_TYPE)
+        .body(Body::from(text))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Binds every listen address. Separate from [`serve`] so that callers can report a port in use
+/// before they start anything else.
+pub async fn bind(setup: &WebSetup) -> Result<Vec<TcpListener>, WebError> {
+    let mut listeners = Vec::new();
+    for address in &setup.listen {
+        let listener = bind_one(*address).map_err(|source| WebError::Bind {
+            address: *address,
+            source,
+        })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()?
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    match socket.bind(address) {
+        Ok(()) => socket.listen(1024),
+        // No IPv6 on this host: Go falls back to IPv4 for ":port"; so do we.
+        Err(error) if address.ip() == Ipv6Addr::UNSPECIFIED => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], address.port()));
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(v4).map_err(|_| error)?;
+            socket.listen(1024)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Serves `router` on the bound listeners (TLS when configured) until `shutdown` resolves, then
+/// lets in-flight requests finish for up to 5 seconds.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    setup: &WebSetup,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut acceptors = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let router = router.clone();
+        let tls = setup.tls.clone();
+        let mut stop = stop_rx.clone();
+        let connections = connections.clone();
+        acceptors.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = stop.changed() => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let (stream, _) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %error, "Accept failed.");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                let tls = tls.clone();
+                let stop = stop.clone();
+                connections.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            // Bound the handshake so a silent client cannot hold a task forever.
+                            let handshake =
+                                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                    .await;
+                            if let Ok(Ok(tls_stream)) = handshake {
+                                serve_connection(TokioIo::new(tls_stream), router, stop).await;
+                            }
+                        }
+                        None => serve_connection(TokioIo::new(stream), router, stop).await,
+                    }
+                });
+            }
+        });
+    }
+    drop(stop_rx);
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while acceptors.join_next().await.is_some() {}
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
+}
+
+async fn serve_connection<I>(io: I, router: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("Shutting down.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn go_style_listen_addresses_resolve() {
+        let any = resolve_listen_address(":9121").unwrap();
+        assert_eq!(any[0].port(), 9121);
+        assert!(any[0].ip().is_unspecified());
+        let lo = resolve_listen_address("127.0.0.1:9187").unwrap();
+        assert_eq!(lo[0], "127.0.0.1:9187".parse().unwrap());
+        assert!(resolve_listen_address(":http").is_err());
+    }
+
+    #[test]
+    fn scrape_timeout_honours_header_and_cap() {
+        let mut h = HeaderMap::new();
+        assert_eq!(
+            scrape_timeout(&h, Duration::from_secs(10)),
+            Duration::from_millis(9500)
+        );
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            HeaderValue::from_static("2"),
+        );
+        assert_eq!(
+            scrape_timeout(&h, Duration::from_secs(10)),
+            Duration::from_millis(1800)
+        );
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            HeaderValue::from_static("garbage"),
+        );
+        assert_eq!(
+            scrape_timeout(&h, Duration::from_secs(1)),
+            Duration::from_millis(900)
+        );
+    }
+
+    #[test]
+    fn basic_header_decodes() {
+        let v = HeaderValue::from_static("Basic dXNlcjpwYXNzOndvcmQ=");
+        assert_eq!(
+            decode_basic(&v),
+            Some(("user".to_owned(), "pass:word".to_owned()))
+        );
+        assert_eq!(decode_basic(&HeaderValue::from_static("Basic !!!")), None);
+    }
+}
