@@ -110,7 +110,13 @@ mod tests {
         let out = normalize_go_flags(&cmd, args);
         assert_eq!(
             out,
-            vec!["t", "--redis.addr=redis://x:1", "--redis.password", "-secret", "-v"]
+            vec![
+                "t",
+                "--redis.addr=redis://x:1",
+                "--redis.password",
+                "-secret",
+                "-v"
+            ]
         );
     }
 }

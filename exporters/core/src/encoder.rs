@@ -260,7 +260,13 @@ impl MetricSet {
                 metrics,
             } = family;
             for metric in metrics {
-                self.push(name.clone(), help.clone(), kind, metric.labels, metric.value);
+                self.push(
+                    name.clone(),
+                    help.clone(),
+                    kind,
+                    metric.labels,
+                    metric.value,
+                );
             }
         }
     }
@@ -278,7 +284,9 @@ impl MetricSet {
             for metric in &mut family.metrics {
                 metric.labels.sort_by(|a, b| a.0.cmp(&b.0));
             }
-            family.metrics.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+            family
+                .metrics
+                .sort_by(|a, b| compare_labels(&a.labels, &b.labels));
             let before = family.metrics.len();
             family.metrics.dedup_by(|b, a| a.labels == b.labels);
             dropped += (before - family.metrics.len()) as u64;
@@ -345,7 +353,14 @@ fn write_family(out: &mut String, family: &Family) {
                     *count as f64,
                 );
                 write_sample(out, &family.name, "_sum", &metric.labels, None, *sum);
-                write_sample(out, &family.name, "_count", &metric.labels, None, *count as f64);
+                write_sample(
+                    out,
+                    &family.name,
+                    "_count",
+                    &metric.labels,
+                    None,
+                    *count as f64,
+                );
             }
             Value::Summary {
                 quantiles,
@@ -366,7 +381,14 @@ fn write_family(out: &mut String, family: &Family) {
                     );
                 }
                 write_sample(out, &family.name, "_sum", &metric.labels, None, *sum);
-                write_sample(out, &family.name, "_count", &metric.labels, None, *count as f64);
+                write_sample(
+                    out,
+                    &family.name,
+                    "_count",
+                    &metric.labels,
+                    None,
+                    *count as f64,
+                );
             }
         }
     }

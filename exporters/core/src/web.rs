@@ -29,7 +29,11 @@ pub struct WebArgs {
     pub listen_address: Vec<String>,
 
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// Path to configuration file that can enable TLS or authentication (exporter-toolkit format).
@@ -78,15 +82,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "invalid duration unit in {s:?} (use ms, s, m or h)"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
@@ -240,9 +246,7 @@ impl WebSetup {
             for (user, hash) in &file.basic_auth_users {
                 // Validate the hash format now so a typo is a startup error, not a 401 forever.
                 if !hash.starts_with("$2") || hash.len() != 60 {
-                    return Err(err(format!(
-                        "basic_auth_users.{user}: not a bcrypt hash"
-                    )));
+                    return Err(err(format!("basic_auth_users.{user}: not a bcrypt hash")));
                 }
             }
             self.auth = Some(Arc::new(BasicAuth {
@@ -290,11 +294,10 @@ fn build_tls(cfg: &TlsServerConfig, base: &Path) -> Result<TlsAcceptor, String> 
         .key_file
         .as_deref()
         .ok_or("tls_server_config.key_file is required")?;
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(resolve(cert_file))
-            .map_err(|e| format!("cert_file: {e}"))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("cert_file: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(resolve(cert_file))
+        .map_err(|e| format!("cert_file: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cert_file: {e}"))?;
     if certs.is_empty() {
         return Err("cert_file: no certificate found".into());
     }
@@ -369,9 +372,10 @@ impl BasicAuth {
             return *ok;
         }
         let password = key.1.clone();
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false);
+        let ok =
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
         if let Ok(mut cache) = self.verified.lock() {
             // Bound the cache so a password-guessing client cannot grow it without limit.
             if cache.len() > 64 {
@@ -388,7 +392,8 @@ fn decode_basic(value: &HeaderValue) -> Option<(String, String)> {
     let encoded = value
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).ok()?;
+    let decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
@@ -609,9 +614,11 @@ pub async fn serve(
                     match tls {
                         Some(acceptor) => {
                             // Bound the handshake so a silent client cannot hold a task forever.
-                            let handshake =
-                                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                                    .await;
+                            let handshake = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            )
+                            .await;
                             if let Ok(Ok(tls_stream)) = handshake {
                                 serve_connection(TokioIo::new(tls_stream), router, stop).await;
                             }
