@@ -1,0 +1,8 @@
+//! `cdb_execution`: see the crate docs of `mcp_examples`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    mcp_examples::run(mcp_examples::Service::Execution)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -1,0 +1,8 @@
+//! `cdb_ws`: see the crate docs of `mcp_examples`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    mcp_examples::run(mcp_examples::Service::Ws)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

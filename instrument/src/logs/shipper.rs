@@ -1,0 +1,268 @@
+//! The shipper thread: batches the queue into snappy-compressed protobuf `PushRequest`s and
+//! pushes them with timeouts, retrying 429/5xx/network errors with jittered backoff.
+//!
+//! It runs on its own thread and current-thread runtime, so encoding a backlog never stalls a
+//! worker of the service's runtime (tracing-loki encodes inside `poll()` on the app's runtime).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use tokio::sync::watch;
+
+use super::LokiConfig;
+use super::layer::IN_SHIPPER;
+use super::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use super::queue::{DropReason, Entry, Shared};
+
+/// Where the shipper thread stands, for [`super::LokiHandle`].
+pub(crate) struct Shipper {
+    pub shared: Arc<Shared>,
+    pub client: reqwest::Client,
+    pub url: String,
+    pub tenant: Option<String>,
+    /// Stream label sets `{k="v",…,level="…"}`, one per level index.
+    pub streams: [String; 5],
+    pub cfg: LokiConfig,
+    /// `Some(deadline)` once shutdown began.
+    pub shutdown: watch::Receiver<Option<Instant>>,
+}
+
+enum Outcome {
+    Delivered,
+    /// 4xx other than 429: the batch is bad, retrying cannot help.
+    Rejected,
+    /// The flush deadline passed.
+    OutOfTime,
+}
+
+impl Shipper {
+    pub(crate) fn run(mut self) {
+        IN_SHIPPER.with(|f| f.set(true));
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot start the Loki shipper runtime; logs will not be shipped.");
+                self.shared.closed.store(true, Relaxed);
+                return;
+            }
+        };
+        rt.block_on(self.main_loop());
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.shutdown.borrow()
+    }
+
+    async fn main_loop(&mut self) {
+        let mut batch: Vec<Entry> = Vec::new();
+        let mut body: Vec<u8> = Vec::new();
+        let mut failing = false;
+        loop {
+            let shutting_down = self.deadline().is_some();
+            if !shutting_down && self.shared.held_bytes.load(Relaxed) < self.shared.wake_bytes {
+                // Wait for a full batch, the linger time, or shutdown.
+                let wake = self.shared.wake.notified();
+                let mut shutdown = self.shutdown.clone();
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep(self.cfg.batch_wait) => {}
+                    _ = shutdown.wait_for(Option::is_some) => {}
+                }
+            }
+            batch.clear();
+            self.shared.take_batch(
+                self.cfg.batch_max_bytes,
+                self.cfg.batch_max_events,
+                &mut batch,
+            );
+            if batch.is_empty() {
+                if self.deadline().is_some() {
+                    return;
+                }
+                continue;
+            }
+            let events = batch.len();
+            let bytes: usize = batch.iter().map(Entry::cost).sum();
+            self.encode(&mut batch, &mut body);
+            let outcome = self.push_with_retries(&body, &mut failing).await;
+            self.shared.release(events, bytes);
+            let c = &self.shared.counters;
+            match outcome {
+                Outcome::Delivered => {
+                    c.sent.fetch_add(events as u64, Relaxed);
+                    c.batches_sent.fetch_add(1, Relaxed);
+                }
+                Outcome::Rejected => self.shared.count_drop(DropReason::Rejected, events as u64),
+                Outcome::OutOfTime => {
+                    self.shared.count_drop(DropReason::Shutdown, events as u64);
+                    let (n, b) = self.shared.drain_all();
+                    self.shared.release(n, b);
+                    self.shared.count_drop(DropReason::Shutdown, n as u64);
+                    return;
+                }
+            }
+            // Do not keep a peak-sized buffer forever after one big batch.
+            if body.capacity() > 4 * self.cfg.batch_max_bytes {
+                body = Vec::new();
+            }
+        }
+    }
+
+    /// Builds the snappy-compressed `PushRequest` for `batch` (entries are moved out).
+    fn encode(&self, batch: &mut Vec<Entry>, body: &mut Vec<u8>) {
+        let mut streams: Vec<StreamAdapter> = Vec::new();
+        let mut index = [usize::MAX; 5];
+        for e in batch.drain(..) {
+            let lvl = e.level as usize % 5;
+            if index[lvl] == usize::MAX {
+                index[lvl] = streams.len();
+                streams.push(StreamAdapter {
+                    labels: self.streams[lvl].clone(),
+                    entries: Vec::new(),
+                    hash: 0,
+                });
+            }
+            streams[index[lvl]].entries.push(EntryAdapter {
+                timestamp: Some(Timestamp {
+                    seconds: e.secs,
+                    nanos: e.nanos,
+                }),
+                line: e.line,
+            });
+        }
+        let req = PushRequest { streams };
+        let raw = req.encode_to_vec();
+        drop(req);
+        body.clear();
+        body.resize(snap::raw::max_compress_len(raw.len()), 0);
+        match snap::raw::Encoder::new().compress(&raw, body) {
+            Ok(n) => body.truncate(n),
+            // Cannot happen with a buffer of max_compress_len; an empty body would be a 400.
+            Err(_) => body.clear(),
+        }
+    }
+
+    async fn push_with_retries(&mut self, body: &[u8], failing: &mut bool) -> Outcome {
+        let mut attempt: u32 = 0;
+        loop {
+            let deadline = self.deadline();
+            if let Some(d) = deadline
+                && Instant::now() >= d
+            {
+                return Outcome::OutOfTime;
+            }
+            let mut timeout = self.cfg.request_timeout;
+            if let Some(d) = deadline {
+                timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+            }
+            let mut req = self
+                .client
+                .post(&self.url)
+                .timeout(timeout)
+                .header("Content-Type", "application/x-protobuf")
+                .header("Content-Encoding", "snappy")
+                .body(body.to_vec());
+            if let Some(t) = &self.tenant {
+                req = req.header("X-Scope-OrgID", t);
+            }
+            // A request in flight when shutdown begins keeps going, but only until the deadline.
+            let send = req.send();
+            tokio::pin!(send);
+            let mut shutdown = self.shutdown.clone();
+            let result = tokio::select! {
+                r = &mut send => Some(r),
+                _ = shutdown.wait_for(Option::is_some) => None,
+            };
+            let result = match result {
+                Some(r) => r,
+                None => {
+                    let d = self.deadline().unwrap_or_else(Instant::now);
+                    match tokio::time::timeout_at(d.into(), send).await {
+                        Ok(r) => r,
+                        Err(_) => return Outcome::OutOfTime,
+                    }
+                }
+            };
+            let retry_reason = match result {
+                Ok(resp) if resp.status().is_success() => {
+                    if *failing {
+                        *failing = false;
+                        tracing::info!(url = %self.url, "Loki push recovered.");
+                    }
+                    return Outcome::Delivered;
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    self.shared.counters.push_errors.fetch_add(1, Relaxed);
+                    if status.as_u16() != 429 && !status.is_server_error() {
+                        let text = resp.text().await.unwrap_or_default();
+                        let text: String = text.chars().take(300).collect();
+                        tracing::warn!(url = %self.url, status = status.as_u16(), error = %text, "Loki rejected a batch; dropping it.");
+                        return Outcome::Rejected;
+                    }
+                    format!("HTTP {status}")
+                }
+                Err(error) => {
+                    self.shared.counters.push_errors.fetch_add(1, Relaxed);
+                    error_chain(&error)
+                }
+            };
+            if !*failing {
+                *failing = true;
+                tracing::warn!(url = %self.url, error = %retry_reason, "Loki push failed; retrying with backoff.");
+            }
+            let mut wait = backoff(attempt, self.cfg.min_backoff, self.cfg.max_backoff);
+            attempt = attempt.saturating_add(1);
+            if let Some(d) = self.deadline() {
+                wait = wait.min(d.saturating_duration_since(Instant::now()));
+            }
+            let mut shutdown = self.shutdown.clone();
+            let already = self.deadline().is_some();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                // Shutdown cuts a long backoff short: the flush gets its attempts in.
+                _ = shutdown.wait_for(Option::is_some), if !already => {}
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut s = error.to_string();
+    let mut src = error.source();
+    while let Some(e) = src {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        src = e.source();
+    }
+    s
+}
+
+/// Exponential backoff with "equal jitter": half fixed, half random, so retries from many
+/// instances spread out but each still waits at least half the step.
+pub(crate) fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
+    let step = min.saturating_mul(1u32 << attempt.min(20)).min(max);
+    let half = step / 2;
+    let jitter = (crate::trace_id::random_u64() % 1_000_000) as f64 / 1_000_000.0;
+    half + half.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let min = Duration::from_millis(100);
+        let max = Duration::from_secs(5);
+        let b0 = backoff(0, min, max);
+        assert!(b0 >= Duration::from_millis(50) && b0 <= min);
+        let b10 = backoff(10, min, max);
+        assert!(b10 >= Duration::from_millis(2500) && b10 <= max);
+    }
+}
