@@ -1,0 +1,196 @@
+//! `mcp-agent run`: build every enabled exporter, bind all ports first (so a port in use is a
+//! clear startup error, not a half-running agent), print where each serves, then serve until
+//! SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use mcp_exporter_core::web::{self, WebArgs, WebSetup};
+
+use crate::config::{AgentConfig, Section};
+
+/// Errors starting the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An exporter's configuration is invalid.
+    #[error("{exporter}: {reason}")]
+    Config {
+        /// `host`, `redis` or `postgres`.
+        exporter: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A port could not be bound.
+    #[error("{exporter}: {source}")]
+    Bind {
+        /// Which exporter.
+        exporter: &'static str,
+        /// The bind error, naming the address.
+        #[source]
+        source: web::WebError,
+    },
+    /// No exporter is enabled.
+    #[error("every exporter is disabled in the config file; nothing to serve")]
+    NothingEnabled,
+}
+
+/// One exporter ready to serve.
+pub struct Planned {
+    /// `host`, `redis` or `postgres`.
+    pub name: &'static str,
+    /// Its validated web setup.
+    pub setup: WebSetup,
+    /// Its full router.
+    pub router: Router,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("name", &self.name)
+            .field("setup", &self.setup)
+            .finish()
+    }
+}
+
+/// Builds every enabled exporter from the config file, or, without one, exactly as each standalone
+/// binary with no flags would (built-in defaults plus the upstream environment variables).
+pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError> {
+    let (host, redis, postgres) = match config {
+        Some(c) => (c.host, c.redis, c.postgres),
+        None => (None, None, None),
+    };
+    let mut planned = Vec::new();
+
+    if let Some((cfg, web)) = settings(
+        "host",
+        host,
+        || mcp_host_exporter::from_matches(&matches(mcp_host_exporter::command(), "mcp-host-exporter")?)
+            .map(|(c, w, _)| (c, w))
+            .map_err(|e| e.to_string()),
+    )? {
+        let setup = setup("host", &web, mcp_host_exporter::DEFAULT_LISTEN)?;
+        let cfg = cfg.validate().map_err(|e| config_error("host", e))?;
+        let router = mcp_host_exporter::app(cfg, &setup)
+            .await
+            .map_err(|e| config_error("host", e))?;
+        planned.push(Planned { name: "host", setup, router });
+    }
+
+    if let Some((cfg, web)) = settings(
+        "redis",
+        redis,
+        || mcp_redis_exporter::from_matches(&matches(mcp_redis_exporter::command(), "mcp-redis-exporter")?)
+            .map(|(c, w, _)| (c, w))
+            .map_err(|e| e.to_string()),
+    )? {
+        let setup = setup("redis", &web, mcp_redis_exporter::DEFAULT_LISTEN)?;
+        let cfg = cfg.validate().map_err(|e| config_error("redis", e))?;
+        let router = mcp_redis_exporter::app(cfg, &setup)
+            .await
+            .map_err(|e| config_error("redis", e))?;
+        planned.push(Planned { name: "redis", setup, router });
+    }
+
+    if let Some((cfg, web)) = settings(
+        "postgres",
+        postgres,
+        || mcp_postgres_exporter::from_matches(&matches(mcp_postgres_exporter::command(), "mcp-postgres-exporter")?)
+            .map(|(c, w, _)| (c, w))
+            .map_err(|e| e.to_string()),
+    )? {
+        let setup = setup("postgres", &web, mcp_postgres_exporter::DEFAULT_LISTEN)?;
+        let cfg = cfg.validate().map_err(|e| config_error("postgres", e))?;
+        let router = mcp_postgres_exporter::app(cfg, &setup)
+            .await
+            .map_err(|e| config_error("postgres", e))?;
+        planned.push(Planned { name: "postgres", setup, router });
+    }
+
+    if planned.is_empty() {
+        return Err(RunError::NothingEnabled);
+    }
+    Ok(planned)
+}
+
+/// Parses an exporter's flags from an empty command line, so its env vars apply.
+fn matches(cmd: clap::Command, bin: &'static str) -> Result<clap::ArgMatches, String> {
+    cmd.try_get_matches_from([bin]).map_err(|e| {
+        mcp_exporter_core::cli::one_line(&e.render().to_string())
+    })
+}
+
+fn config_error(exporter: &'static str, error: impl std::fmt::Display) -> RunError {
+    RunError::Config {
+        exporter,
+        reason: mcp_exporter_core::cli::one_line(&error.to_string()),
+    }
+}
+
+/// The exporter's settings and web flags: from its config-file section when there is one, else
+/// from the environment. `None` when the section disables it.
+fn settings<C: Default>(
+    exporter: &'static str,
+    section: Option<Section<C>>,
+    from_env: impl FnOnce() -> Result<(C, WebArgs), String>,
+) -> Result<Option<(C, WebArgs)>, RunError> {
+    match section {
+        None => from_env()
+            .map(Some)
+            .map_err(|reason| RunError::Config { exporter, reason }),
+        Some(section) if !section.enabled => Ok(None),
+        Some(section) => Ok(Some((
+            section.settings.unwrap_or_default(),
+            WebArgs {
+                listen_address: section.listen_address,
+                telemetry_path: section.telemetry_path,
+                config_file: section.web_config_file,
+                max_scrape_timeout: Duration::from_secs(10),
+            },
+        ))),
+    }
+}
+
+fn setup(exporter: &'static str, web: &WebArgs, default_listen: &str) -> Result<WebSetup, RunError> {
+    WebSetup::from_args(web, default_listen).map_err(|e| config_error(exporter, e))
+}
+
+/// Binds every planned exporter, prints where each serves, and serves until `shutdown` resolves.
+/// `on_ready` receives `(exporter, url)` pairs once every port is bound.
+pub async fn serve(
+    planned: Vec<Planned>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Vec<(&'static str, String)>),
+) -> Result<(), RunError> {
+    let mut bound = Vec::new();
+    let mut urls = Vec::new();
+    for p in planned {
+        let listeners = web::bind(&p.setup)
+            .await
+            .map_err(|source| RunError::Bind { exporter: p.name, source })?;
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                let scheme = if p.setup.is_tls() { "https" } else { "http" };
+                urls.push((p.name, format!("{scheme}://{addr}{}", p.setup.telemetry_path)));
+            }
+        }
+        bound.push((p, listeners));
+    }
+    on_ready(urls);
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (p, listeners) in bound {
+        let mut stop = stop_tx.subscribe();
+        tasks.spawn(async move {
+            web::serve(listeners, &p.setup, p.router, async move {
+                let _ = stop.recv().await;
+            })
+            .await;
+        });
+    }
+    shutdown.await;
+    let _ = stop_tx.send(());
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The README's main job, end to end: `mcp-agent` serves the host, Redis and PostgreSQL exporters
+//! from one process against real redis-server and PostgreSQL instances, and a real Prometheus
+//! scrapes all three with `up == 1`, `redis_up == 1` and `pg_up == 1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mcp_testkit::{PgCluster, Prometheus, RedisServer, free_port, http_get, wait_until};
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(config: &str, dir: &std::path::Path) -> (Agent, Vec<String>) {
+    let path = dir.join("agent.yml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.contains(" serving ") {
+            lines.push(line);
+        }
+        if lines.len() == 3 {
+            break;
+        }
+    }
+    (Agent(child), lines)
+}
+
+#[test]
+fn agent_serves_host_redis_and_postgres_to_prometheus() {
+    let redis = RedisServer::start().unwrap();
+    let pg = PgCluster::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (host_port, redis_port, pg_port) = (free_port(), free_port(), free_port());
+    let config = format!(
+        "host:\n  listen_address: [\"127.0.0.1:{host_port}\"]\n\
+         redis:\n  listen_address: [\"127.0.0.1:{redis_port}\"]\n  settings:\n    redis_addr: {redis_url}\n\
+         postgres:\n  listen_address: [\"127.0.0.1:{pg_port}\"]\n  settings:\n    data_source_names: [\"{dsn}\"]\n",
+        redis_url = redis.url(),
+        dsn = pg.dsn("postgres"),
+    );
+    let (_agent, serving) = start_agent(&config, dir.path());
+    assert_eq!(serving.len(), 3, "agent printed where it serves: {serving:?}");
+    assert!(serving.iter().any(|l| l.contains(&format!("127.0.0.1:{redis_port}/metrics"))));
+
+    let (status, body) = http_get(&format!("http://127.0.0.1:{redis_port}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains("redis_up 1"), "redis_up 1 in:\n{body}");
+    let (status, body) = http_get(&format!("http://127.0.0.1:{pg_port}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains("pg_up 1"), "pg_up 1 in:\n{body}");
+    let (status, body) = http_get(&format!("http://127.0.0.1:{host_port}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains("node_cpu_seconds_total{"));
+
+    let prom = Prometheus::start(
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+             - job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{host_port}']}}]\n\
+             - job_name: redis\n  static_configs: [{{targets: ['127.0.0.1:{redis_port}']}}]\n\
+             - job_name: postgres\n  static_configs: [{{targets: ['127.0.0.1:{pg_port}']}}]\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let ready = wait_until(Duration::from_secs(30), || {
+        let up = prom.query("up == 1");
+        let redis_up = prom.query("redis_up == 1");
+        let pg_up = prom.query("pg_up == 1");
+        up.as_array().map(Vec::len) == Some(3)
+            && redis_up.as_array().map(Vec::len) == Some(1)
+            && pg_up.as_array().map(Vec::len) == Some(1)
+    });
+    assert!(ready, "targets: {}", prom.targets());
+}
+
+#[test]
+fn bad_config_file_is_one_line_and_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.yml");
+    std::fs::write(&path, "redis:\n  listen_adress: [\":1\"]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("listen_adress"), "{stderr}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.yml");
+    std::fs::write(
+        &path,
+        format!("host:\n  listen_address: [\"127.0.0.1:{port}\"]\nredis:\n  enabled: false\npostgres:\n  enabled: false\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&port.to_string()), "{stderr}");
+}
