@@ -1,0 +1,279 @@
+//! What a collector sees during one scrape: the connection (with its prepared statements), the
+//! server version, the statements shared by several collectors (run once per scrape), and the
+//! caches of slow, slow-changing queries that outlive a scrape.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcp_exporter_core::encoder::{MetricType, Text, Value};
+use mcp_exporter_core::{CollectError, MetricSet};
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, Row, Statement};
+
+use crate::queries;
+
+/// One open connection to a server, with its prepared statements.
+pub struct Conn {
+    /// The client; its connection task runs in the background.
+    pub client: Client,
+    /// `server_version_num`.
+    pub version_num: i32,
+    /// `version()`.
+    pub version: String,
+    statements: Mutex<HashMap<&'static str, Statement>>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("version_num", &self.version_num)
+            .finish()
+    }
+}
+
+impl Conn {
+    /// Wraps a freshly opened client.
+    pub fn new(client: Client, version_num: i32, version: String) -> Self {
+        Self {
+            client,
+            version_num,
+            version,
+            statements: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `sql` as a prepared statement; it is parsed once per connection.
+    pub async fn query(&self, sql: &'static str) -> Result<Vec<Row>, CollectError> {
+        let cached = self
+            .statements
+            .lock()
+            .ok()
+            .and_then(|m| m.get(sql).cloned());
+        let statement = match cached {
+            Some(s) => s,
+            None => {
+                let s = self.client.prepare(sql).await.map_err(backend)?;
+                if let Ok(mut m) = self.statements.lock() {
+                    m.insert(sql, s.clone());
+                }
+                s
+            }
+        };
+        self.client.query(&statement, &[]).await.map_err(backend)
+    }
+}
+
+/// Turns a driver error into a collector error. tokio-postgres errors carry the server's message
+/// and never the connection parameters, so no secret can leak through them.
+pub fn backend(error: tokio_postgres::Error) -> CollectError {
+    let text = match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => error.to_string(),
+    };
+    CollectError::Backend(text)
+}
+
+/// What the scrape needs to know beyond the connection.
+#[derive(Debug, Clone)]
+pub struct ScrapeOptions {
+    /// `server` label of the legacy families.
+    pub server: String,
+    /// `--metric-prefix` for the legacy built-in maps (`pg` by default).
+    pub metric_prefix: String,
+    /// `--constantLabels` on the legacy families.
+    pub constant_labels: BTreeMap<String, String>,
+    /// `--exclude-databases` (honoured by the `database` collector).
+    pub exclude_databases: Vec<String>,
+    /// `--disable-settings-metrics`.
+    pub disable_settings: bool,
+    /// How long `pg_settings` rows are reused.
+    pub settings_ttl: Duration,
+    /// How long database sizes are reused.
+    pub database_size_ttl: Duration,
+}
+
+/// A cached result of a slow query.
+#[derive(Debug, Default)]
+pub struct Cached<T> {
+    slot: Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Cached<T> {
+    /// The cached value if younger than `ttl`.
+    pub fn get(&self, ttl: Duration) -> Option<Arc<T>> {
+        let slot = self.slot.lock().ok()?;
+        match &*slot {
+            Some((at, v)) if at.elapsed() < ttl => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stores a fresh value.
+    pub fn put(&self, value: T) -> Arc<T> {
+        let v = Arc::new(value);
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some((Instant::now(), v.clone()));
+        }
+        v
+    }
+
+    /// Forgets the value (after a reconnect the server may have restarted with other settings).
+    pub fn clear(&self) {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = None;
+        }
+    }
+}
+
+/// One `pg_settings` row turned into a sample.
+#[derive(Debug, Clone)]
+pub struct SettingSample {
+    /// Full metric name.
+    pub name: String,
+    /// HELP.
+    pub help: String,
+    /// Value.
+    pub value: f64,
+}
+
+/// Caches that live as long as the target.
+#[derive(Debug, Default)]
+pub struct SlowCaches {
+    /// `pg_settings` samples.
+    pub settings: Cached<Vec<SettingSample>>,
+    /// `(datname, size)` pairs.
+    pub database_sizes: Cached<Vec<(String, f64)>>,
+}
+
+impl SlowCaches {
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.settings.clear();
+        self.database_sizes.clear();
+    }
+}
+
+/// Statements whose rows feed more than one family group; each runs at most once per scrape.
+#[derive(Debug, Clone, Copy)]
+pub enum Shared {
+    /// [`queries::instance`].
+    Instance = 0,
+    /// [`queries::ACTIVITY_AND_LOCKS`].
+    ActivityAndLocks = 1,
+    /// [`queries::stat_database`].
+    StatDatabase = 2,
+    /// [`queries::REPLICATION_SLOTS`].
+    ReplicationSlots = 3,
+}
+
+type SharedRows = Result<Arc<Vec<Row>>, String>;
+
+/// The scrape context handed to every collector.
+pub struct Session {
+    /// The connection.
+    pub conn: Arc<Conn>,
+    /// Options.
+    pub opts: Arc<ScrapeOptions>,
+    /// Caches.
+    pub caches: Arc<SlowCaches>,
+    shared: [OnceCell<SharedRows>; 4],
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("server", &self.opts.server)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A context for one scrape.
+    pub fn new(conn: Arc<Conn>, opts: Arc<ScrapeOptions>, caches: Arc<SlowCaches>) -> Self {
+        Self {
+            conn,
+            opts,
+            caches,
+            shared: Default::default(),
+        }
+    }
+
+    /// `server_version_num`.
+    pub fn version_num(&self) -> i32 {
+        self.conn.version_num
+    }
+
+    /// Runs a statement of this collector alone.
+    pub async fn query(&self, sql: &'static str) -> Result<Vec<Row>, CollectError> {
+        self.conn.query(sql).await
+    }
+
+    /// The rows of a shared statement, running it if no collector has yet in this scrape.
+    pub async fn shared(&self, which: Shared) -> Result<Arc<Vec<Row>>, CollectError> {
+        let sql = match which {
+            Shared::Instance => queries::instance(self.version_num()),
+            Shared::ActivityAndLocks => queries::ACTIVITY_AND_LOCKS,
+            Shared::StatDatabase => queries::stat_database(self.version_num()),
+            Shared::ReplicationSlots => queries::REPLICATION_SLOTS,
+        };
+        let result = self.shared[which as usize]
+            .get_or_init(|| async {
+                self.conn
+                    .query(sql)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        result.clone().map_err(CollectError::Backend)
+    }
+
+    /// Adds a sample of a legacy family: `server` and `--constantLabels` are appended and
+    /// `--metric-prefix` replaces the leading `pg` when `prefixed` (the built-in maps only).
+    pub fn legacy(
+        &self,
+        out: &mut MetricSet,
+        spec: (&'static str, &'static str, MetricType, bool),
+        labels: &[(&'static str, &str)],
+        value: f64,
+    ) {
+        let (name, help, kind, prefixed) = spec;
+        let name: Text = if prefixed && self.opts.metric_prefix != "pg" {
+            Text::Owned(format!(
+                "{}{}",
+                self.opts.metric_prefix,
+                name.strip_prefix("pg").unwrap_or(name)
+            ))
+        } else {
+            Text::Borrowed(name)
+        };
+        let mut all: Vec<(Text, String)> = Vec::with_capacity(labels.len() + 1);
+        for (k, v) in labels {
+            all.push((Text::Borrowed(k), (*v).to_owned()));
+        }
+        all.push((Text::Borrowed("server"), self.opts.server.clone()));
+        for (k, v) in &self.opts.constant_labels {
+            all.push((Text::Owned(k.clone()), v.clone()));
+        }
+        out.push(name, Text::Borrowed(help), kind, all, Value::Single(value));
+    }
+}
+
+/// Reads a float column, `None` for NULL or a type mismatch.
+pub fn f(row: &Row, i: usize) -> Option<f64> {
+    row.try_get::<_, Option<f64>>(i).ok().flatten()
+}
+
+/// Reads a text column, `""` for NULL.
+pub fn s(row: &Row, i: usize) -> String {
+    row.try_get::<_, Option<String>>(i)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Reads a text column, `None` for NULL.
+pub fn opt_s(row: &Row, i: usize) -> Option<String> {
+    row.try_get::<_, Option<String>>(i).ok().flatten()
+}
