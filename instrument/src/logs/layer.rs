@@ -13,7 +13,7 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::queue::{Entry, Shared};
+use super::queue::{Entry, LINE_CAPACITY, Shared};
 
 thread_local! {
     /// Set on the shipper thread: its own events (and its HTTP client's) must not feed back
@@ -86,7 +86,7 @@ where
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
 
-        let mut line = String::with_capacity(256);
+        let mut line = String::with_capacity(LINE_CAPACITY);
         line.push_str("{\"level\":\"");
         line.push_str(LEVEL_NAMES[level as usize]);
         line.push('"');

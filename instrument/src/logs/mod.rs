@@ -163,7 +163,8 @@ pub struct FlushReport {
 pub struct LokiHandle {
     shared: Arc<Shared>,
     shutdown: tokio::sync::watch::Sender<Option<Instant>>,
-    done: std::sync::mpsc::Receiver<()>,
+    // In a Mutex only so the handle (and the Guard) is Sync.
+    done: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
     flush_timeout: Duration,
     finished: bool,
     completed: bool,
@@ -173,6 +174,13 @@ impl LokiHandle {
     /// A snapshot of the counters.
     pub fn stats(&self) -> LokiStats {
         stats_of(&self.shared)
+    }
+
+    /// Asks the shipper to push everything queued now instead of waiting for
+    /// [`LokiConfig::batch_wait`]; returns at once.
+    pub fn flush_now(&self) {
+        self.shared.flush_requested.store(true, Relaxed);
+        self.shared.wake.notify_one();
     }
 
     pub(crate) fn stats_source(&self) -> Arc<dyn Fn() -> LokiStats + Send + Sync> {
@@ -201,7 +209,8 @@ impl LokiHandle {
             let _ = self.shutdown.send(Some(start + timeout));
             self.shared.wake.notify_one();
             // The shipper obeys the deadline itself; the margin covers its last bookkeeping.
-            self.completed = match self.done.recv_timeout(timeout + Duration::from_millis(500)) {
+            let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            self.completed = match done.recv_timeout(timeout + Duration::from_millis(500)) {
                 Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => true,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
             };
@@ -292,7 +301,7 @@ pub fn loki(cfg: LokiConfig) -> Result<(LokiLayer, LokiHandle), InitError> {
         LokiHandle {
             shared,
             shutdown: tx,
-            done: done_rx,
+            done: std::sync::Mutex::new(done_rx),
             flush_timeout: cfg.flush_timeout,
             finished: false,
             completed: false,

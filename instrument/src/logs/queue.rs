@@ -14,6 +14,14 @@ use super::DropPolicy;
 /// and the allocator's header, rounded up.
 pub(crate) const ENTRY_OVERHEAD: usize = 64;
 
+/// Initial capacity of a line: the layer allocates this much up front, so it is also the
+/// least an entry can cost.
+pub(crate) const LINE_CAPACITY: usize = 256;
+
+/// The least an entry costs; the precheck drops when even that would not fit, so a full
+/// queue is detected before the caller pays for formatting.
+const MIN_COST: usize = LINE_CAPACITY + ENTRY_OVERHEAD;
+
 /// Why an event was dropped; the `reason` label of `mcp_log_events_dropped_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DropReason {
@@ -72,6 +80,8 @@ pub(crate) struct Shared {
     pub wake_bytes: usize,
     pub wake: tokio::sync::Notify,
     pub closed: AtomicBool,
+    /// Set by [`super::LokiHandle::flush_now`]: push everything queued without waiting.
+    pub flush_requested: AtomicBool,
     pub counters: Counters,
 }
 
@@ -92,6 +102,7 @@ impl Shared {
             wake_bytes,
             wake: tokio::sync::Notify::new(),
             closed: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
             counters: Counters::default(),
         }
     }
@@ -117,7 +128,7 @@ impl Shared {
             if self.held_events.load(Relaxed) >= self.max_events {
                 return Some(DropReason::QueueFull);
             }
-            if self.held_bytes.load(Relaxed) >= self.max_bytes {
+            if self.held_bytes.load(Relaxed) + MIN_COST > self.max_bytes {
                 return Some(DropReason::BytesLimit);
             }
         }

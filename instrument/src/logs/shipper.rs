@@ -64,7 +64,11 @@ impl Shipper {
         let mut failing = false;
         loop {
             let shutting_down = self.deadline().is_some();
-            if !shutting_down && self.shared.held_bytes.load(Relaxed) < self.shared.wake_bytes {
+            let flush = self.shared.flush_requested.load(Relaxed);
+            if !shutting_down
+                && !flush
+                && self.shared.held_bytes.load(Relaxed) < self.shared.wake_bytes
+            {
                 // Wait for a full batch, the linger time, or shutdown.
                 let wake = self.shared.wake.notified();
                 let mut shutdown = self.shutdown.clone();
@@ -81,6 +85,7 @@ impl Shipper {
                 &mut batch,
             );
             if batch.is_empty() {
+                self.shared.flush_requested.store(false, Relaxed);
                 if self.deadline().is_some() {
                     return;
                 }
