@@ -152,7 +152,7 @@ fn strip_quoted(msg: &str) -> String {
     for c in msg.chars() {
         match quote {
             Some(q) if c == q => {
-                out.push_str("…");
+                out.push('…');
                 out.push(c);
                 quote = None;
             }

@@ -100,7 +100,7 @@ impl Dsn {
             .or_else(|| s.strip_prefix("postgres://"))
         {
             parse_uri(rest)?
-        } else if s.contains('=') {
+        } else if looks_like_key_value(s) {
             parse_key_value(s)?
         } else {
             return Err(DsnError::Unrecognised);
@@ -112,7 +112,8 @@ impl Dsn {
     /// `postgresql://`.
     pub fn parse_target(input: &str) -> Result<Dsn, DsnError> {
         let s = input.trim();
-        if s.starts_with("postgresql://") || s.starts_with("postgres://") || s.contains('=') {
+        if s.starts_with("postgresql://") || s.starts_with("postgres://") || looks_like_key_value(s)
+        {
             Dsn::parse(s)
         } else {
             Dsn::parse(&format!("postgresql://{s}"))
@@ -323,6 +324,17 @@ fn env_or(key: &str, default: &str) -> String {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// `key=value …`: the text before the first `=` is a plain keyword.
+fn looks_like_key_value(s: &str) -> bool {
+    match s.split_once('=') {
+        Some((key, _)) => {
+            let key = key.trim();
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    }
 }
 
 fn decode(s: &str) -> Result<String, DsnError> {

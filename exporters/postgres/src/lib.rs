@@ -573,12 +573,14 @@ mod tests {
 
     #[test]
     fn debug_of_a_config_hides_passwords() {
-        let mut c = Config::default();
-        c.data_source_names = vec![
-            SecretDsn("postgresql://u:topsecret@h/db".to_owned()),
-            SecretDsn("host=h password=topsecret".to_owned()),
-            SecretDsn("nonsense topsecret".to_owned()),
-        ];
+        let c = Config {
+            data_source_names: vec![
+                SecretDsn("postgresql://u:topsecret@h/db".to_owned()),
+                SecretDsn("host=h password=topsecret".to_owned()),
+                SecretDsn("nonsense topsecret".to_owned()),
+            ],
+            ..Default::default()
+        };
         assert!(!format!("{c:?}").contains("topsecret"));
     }
 
@@ -590,8 +592,10 @@ mod tests {
             c.validate(),
             Err(ConfigError::UnknownCollector(_))
         ));
-        let mut c = Config::default();
-        c.extend_query_path = Some("queries.yaml".into());
+        let c = Config {
+            extend_query_path: Some("queries.yaml".into()),
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
     }
 

@@ -234,7 +234,7 @@ impl Session {
     pub fn legacy(
         &self,
         out: &mut MetricSet,
-        spec: (&'static str, &'static str, MetricType, bool),
+        spec: LegacySpec,
         labels: &[(&'static str, &str)],
         value: f64,
     ) {
@@ -259,6 +259,9 @@ impl Session {
         out.push(name, Text::Borrowed(help), kind, all, Value::Single(value));
     }
 }
+
+/// A legacy family: name, HELP, type, and whether `--metric-prefix` applies.
+pub type LegacySpec = (&'static str, &'static str, MetricType, bool);
 
 /// Reads a float column, `None` for NULL or a type mismatch.
 pub fn f(row: &Row, i: usize) -> Option<f64> {

@@ -4,15 +4,15 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
-use crate::session::{Session, Shared, f, s};
+use crate::session::{LegacySpec, Session, Shared, f, s};
 
-const ACTIVE: (&str, &str, MetricType, bool) = (
+const ACTIVE: LegacySpec = (
     "pg_replication_slots_active",
     "Flag indicating if the slot is active",
     MetricType::Gauge,
     true,
 );
-const DIFF: (&str, &str, MetricType, bool) = (
+const DIFF: LegacySpec = (
     "pg_replication_slots_pg_wal_lsn_diff",
     "Replication lag in bytes",
     MetricType::Gauge,

@@ -5,15 +5,15 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
-use crate::session::{Session, Shared, f, s};
+use crate::session::{LegacySpec, Session, Shared, f, s};
 
-const COUNT: (&str, &str, MetricType, bool) = (
+const COUNT: LegacySpec = (
     "pg_stat_activity_count",
     "number of connections in this state",
     MetricType::Gauge,
     true,
 );
-const MAX_TX: (&str, &str, MetricType, bool) = (
+const MAX_TX: LegacySpec = (
     "pg_stat_activity_max_tx_duration",
     "max duration in seconds any active transaction has been running",
     MetricType::Gauge,

@@ -4,21 +4,21 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
 use crate::queries::instance_col as col;
-use crate::session::{Session, Shared, f};
+use crate::session::{LegacySpec, Session, Shared, f};
 
-const ARCHIVED: (&str, &str, MetricType, bool) = (
+const ARCHIVED: LegacySpec = (
     "pg_stat_archiver_archived_count",
     "Number of WAL files that have been successfully archived",
     MetricType::Counter,
     true,
 );
-const FAILED: (&str, &str, MetricType, bool) = (
+const FAILED: LegacySpec = (
     "pg_stat_archiver_failed_count",
     "Number of failed attempts for archiving WAL files",
     MetricType::Counter,
     true,
 );
-const AGE: (&str, &str, MetricType, bool) = (
+const AGE: LegacySpec = (
     "pg_stat_archiver_last_archive_age",
     "Time in seconds since last WAL segment was successfully archived",
     MetricType::Gauge,

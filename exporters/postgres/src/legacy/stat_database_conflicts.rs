@@ -5,11 +5,11 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
-use crate::session::{Session, Shared, f, opt_s};
+use crate::session::{LegacySpec, Session, Shared, f, opt_s};
 
 const C: MetricType = MetricType::Counter;
 
-const FAMILIES: &[(usize, (&str, &str, MetricType, bool))] = &[
+const FAMILIES: &[(usize, LegacySpec)] = &[
     (
         19,
         (

@@ -8,21 +8,21 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
-use crate::session::{Session, f, s};
+use crate::session::{LegacySpec, Session, f, s};
 
-const CURRENT: (&str, &str, MetricType, bool) = (
+const CURRENT: LegacySpec = (
     "pg_stat_replication_pg_current_wal_lsn_bytes",
     "WAL position in bytes",
     MetricType::Gauge,
     true,
 );
-const DIFF: (&str, &str, MetricType, bool) = (
+const DIFF: LegacySpec = (
     "pg_stat_replication_pg_wal_lsn_diff",
     "Lag in bytes between master and slave",
     MetricType::Gauge,
     true,
 );
-const REPLY_TIME: (&str, &str, MetricType, bool) = (
+const REPLY_TIME: LegacySpec = (
     "pg_stat_replication_reply_time",
     "Unknown metric from pg_stat_replication",
     MetricType::Untyped,

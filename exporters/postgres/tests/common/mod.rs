@@ -1,0 +1,414 @@
+//! Local test helpers: a private PostgreSQL cluster and the exporter binary as real processes.
+//!
+//! `mcp-testkit` had no `PgCluster` yet when these tests were written, so this is a small local
+//! stand-in (initdb + pg_ctl on a free loopback port, never the machine's :5432).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL binary, as `postgres` when we are root (initdb refuses root).
+fn pg_command(bin: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &format!("{PG_BIN}/{bin}")]);
+        c
+    } else {
+        Command::new(format!("{PG_BIN}/{bin}"))
+    }
+}
+
+pub struct PgCluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PgCluster {
+    /// initdb + start. `hba_password` makes TCP connections need a password (scram).
+    pub fn start_with(extra_conf: &str, hba_password: bool) -> PgCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("mcp-pg-")
+            .tempdir()
+            .unwrap();
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres", dir.path().to_str().unwrap()])
+                .status()
+                .unwrap();
+        }
+        let data = dir.path().join("data");
+        let out = pg_command("initdb")
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
+             fsync = off\nshared_preload_libraries = 'pg_stat_statements'\nmax_connections = 50\n\
+             deadlock_timeout = '100ms'\n{extra_conf}\n",
+            dir.path().display()
+        );
+        append(&data.join("postgresql.conf"), &conf);
+        if hba_password {
+            // Local socket stays trust (for psql in tests); TCP needs a password.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .unwrap();
+        }
+        let c = PgCluster { dir, port };
+        c.start();
+        c
+    }
+
+    pub fn start_new() -> PgCluster {
+        Self::start_with("", false)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn start(&self) {
+        let out = pg_command("pg_ctl")
+            .args([
+                "-D",
+                self.data().to_str().unwrap(),
+                "-l",
+                self.dir.path().join("server.log").to_str().unwrap(),
+                "-w",
+                "start",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the server at once (like a crash, connections are cut).
+    pub fn stop(&self) {
+        let _ = pg_command("pg_ctl")
+            .args([
+                "-D",
+                self.data().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
+
+    pub fn dsn(&self, db: &str) -> String {
+        format!(
+            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// psql over the Unix socket; returns stdout (unaligned, tuples only).
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = self.psql_output(db, sql);
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn psql_output(&self, db: &str, sql: &str) -> Output {
+        Command::new(format!("{PG_BIN}/psql"))
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap()
+    }
+
+    /// A psql session kept open; statements are written to its stdin.
+    pub fn session(&self, db: &str) -> PsqlSession {
+        let child = Command::new(format!("{PG_BIN}/psql"))
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        PsqlSession { child }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+pub struct PsqlSession {
+    child: Child,
+}
+
+impl PsqlSession {
+    pub fn send(&mut self, sql: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(sql.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for PsqlSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The exporter binary running on a free port, its stderr captured to a file.
+pub struct Exporter {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn exporter_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-postgres-exporter"));
+    for var in [
+        "DATA_SOURCE_NAME",
+        "DATA_SOURCE_URI",
+        "DATA_SOURCE_USER",
+        "DATA_SOURCE_PASS",
+        "DATA_SOURCE_URI_FILE",
+        "DATA_SOURCE_USER_FILE",
+        "DATA_SOURCE_PASS_FILE",
+        "PGPASSWORD",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+impl Exporter {
+    pub fn start(envs: &[(&str, &str)], args: &[&str]) -> Exporter {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("exporter.log");
+        let mut cmd = exporter_command();
+        cmd.current_dir(dir.path())
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args)
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let e = Exporter {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        wait_until(Duration::from_secs(20), || {
+            reqwest::blocking::get(e.url("/-/healthy")).is_ok()
+        });
+        e
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        get_with(&self.url(path), &[])
+    }
+
+    pub fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics");
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        let mut s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        s.push_str(
+            &std::fs::read_to_string(self._dir.path().join("stdout.log")).unwrap_or_default(),
+        );
+        s
+    }
+
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().unwrap();
+    let code = res.status().as_u16();
+    (code, res.text().unwrap())
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < timeout,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of the sample `name{labels}` exactly as written (labels sorted as the encoder does).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| match v.trim() {
+            "NaN" => f64::NAN,
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap(),
+        })
+}
+
+/// `# TYPE` of a family.
+pub fn family_type(text: &str, name: &str) -> Option<String> {
+    let prefix = format!("# TYPE {name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_owned)
+}
+
+/// Label keys of the first sample of a family.
+pub fn label_keys(text: &str, name: &str) -> Option<Vec<String>> {
+    let line = text.lines().find(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+    })?;
+    let rest = &line[name.len()..];
+    if !rest.starts_with('{') {
+        return Some(Vec::new());
+    }
+    let inner = &rest[1..rest.find("} ")?];
+    let mut keys = Vec::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut key = String::new();
+    let mut reading_key = true;
+    for c in inner.chars() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quotes = true,
+            '=' => {
+                keys.push(std::mem::take(&mut key));
+                reading_key = false;
+            }
+            ',' => reading_key = true,
+            c if reading_key => key.push(c),
+            _ => {}
+        }
+    }
+    Some(keys)
+}
