@@ -30,12 +30,22 @@ fn guard() -> &'static mcp_instrument::Guard {
     static GUARD: std::sync::OnceLock<mcp_instrument::Guard> = std::sync::OnceLock::new();
     GUARD.get_or_init(|| {
         mcp_instrument::Builder::new("bench")
+            .instance("host")
             .ignore_env()
             .no_metrics_listener()
             .log_format(mcp_instrument::LogFormat::Off)
             .init()
             .expect("init")
     })
+}
+
+fn mep_recorder() -> metrics_exporter_prometheus::PrometheusRecorder {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&BUCKETS)
+        .unwrap()
+        .add_global_label("service", "bench")
+        .add_global_label("instance", "host")
+        .build_recorder()
 }
 
 const BUCKETS: [f64; 16] = [
@@ -62,6 +72,20 @@ fn counters(c: &mut Criterion) {
             metrics::counter!("bench_macro2_total", "venue" => "xnas", "side" => "buy").increment(1)
         })
     });
+    // metrics-exporter-prometheus' own recorder, for comparison (thread-local, not global).
+    let mep = mep_recorder();
+    let mep_handle = metrics::with_local_recorder(&mep, || metrics::counter!("bench_handle_total"));
+    g.bench_function("mep_handle", |b| {
+        b.iter(|| black_box(&mep_handle).increment(1))
+    });
+    g.bench_function("mep_macro_2_labels", |b| {
+        metrics::with_local_recorder(&mep, || {
+            b.iter(|| {
+                metrics::counter!("bench_macro2_total", "venue" => "xnas", "side" => "buy")
+                    .increment(1)
+            })
+        })
+    });
     let pc = prometheus_client::metrics::counter::Counter::<u64>::default();
     g.bench_function("prometheus_client_counter", |b| {
         b.iter(|| black_box(&pc).inc())
@@ -76,6 +100,20 @@ fn counters(c: &mut Criterion) {
     let h = metrics::histogram!("bench_hist_seconds");
     g.bench_function("metrics_handle", |b| {
         b.iter(|| black_box(&h).record(black_box(0.0042)))
+    });
+    let mep_h = metrics::with_local_recorder(&mep, || metrics::histogram!("bench_hist_seconds"));
+    let mep_rh = mep.handle();
+    g.bench_function("mep_handle", |b| {
+        b.iter_custom(|n| {
+            let start = Instant::now();
+            for _ in 0..n {
+                black_box(&mep_h).record(black_box(0.0042));
+            }
+            let t = start.elapsed();
+            // Its samples are buffered until upkeep; drain them outside the clock.
+            mep_rh.run_upkeep();
+            t
+        })
     });
     let ph = prometheus_client::metrics::histogram::Histogram::new(BUCKETS);
     g.bench_function("prometheus_client", |b| {
@@ -165,6 +203,22 @@ fn render(c: &mut Criterion) {
     }
     g.bench_function("mcp_instrument_full_scrape", |b| {
         b.iter(|| black_box(guard.render()))
+    });
+
+    let mep = mep_recorder();
+    metrics::with_local_recorder(&mep, || {
+        for f in 0..10 {
+            let name = format!("bench_render_{f}_total");
+            metrics::describe_counter!(name.clone(), "A benchmark family.");
+            for i in 0..1_000 {
+                metrics::counter!(name.clone(), "instance_id" => i.to_string(), "venue" => "xnas")
+                    .increment(i);
+            }
+        }
+    });
+    let mep_handle = mep.handle();
+    g.bench_function("metrics_exporter_prometheus", |b| {
+        b.iter(|| black_box(mep_handle.render()))
     });
 
     let mut reg = prometheus_client::registry::Registry::default();

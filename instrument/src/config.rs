@@ -76,6 +76,7 @@ pub struct Config {
     pub(crate) route_cap: usize,
     pub(crate) read_env: bool,
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    pub(crate) buckets: Vec<f64>,
 }
 
 /// Builder for [`crate::init`]'s settings.
@@ -115,6 +116,7 @@ impl Builder {
                 route_cap: crate::metrics::http::DEFAULT_ROUTE_CAP,
                 read_env: true,
                 runtime: None,
+                buckets: crate::LATENCY_BUCKETS.to_vec(),
             },
             loki_url: None,
             loki_labels: Vec::new(),
@@ -198,6 +200,13 @@ impl Builder {
     /// The Tokio runtime whose metrics are exported (default: the one `init` is called in).
     pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.config.runtime = Some(handle);
+        self
+    }
+
+    /// Histogram bucket upper bounds, in the unit recorded (default [`crate::LATENCY_BUCKETS`],
+    /// seconds).
+    pub fn histogram_buckets(mut self, bounds: &[f64]) -> Self {
+        self.config.buckets = bounds.to_vec();
         self
     }
 

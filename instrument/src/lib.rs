@@ -14,8 +14,9 @@
 //!
 //! What [`init`] installs:
 //!
-//! * a `metrics` recorder (metrics-exporter-prometheus) with global labels `service` and
-//!   `instance`, histograms with [`LATENCY_BUCKETS`] (never summaries), and an upkeep thread;
+//! * a `metrics` recorder with global labels `service` and `instance`: counters and gauges are
+//!   one atomic, histograms fixed atomic buckets ([`LATENCY_BUCKETS`] by default, never
+//!   summaries, no per-sample buffering), output sorted and stable between scrapes;
 //! * `/metrics`, `/-/healthy`, `/-/ready` on a standalone listener (`MCP_METRICS_ADDR`, default
 //!   `0.0.0.0:9464`, its own thread), or merged into your router with [`router`];
 //! * process metrics with client_golang's names, `mcp_build_info{service,version}`, Tokio
@@ -41,7 +42,6 @@ mod trace_id;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -62,9 +62,6 @@ pub use trace_id::TraceId;
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 static TELEMETRY: OnceLock<Arc<metrics::Telemetry>> = OnceLock::new();
 static ROUTE_CAP: AtomicUsize = AtomicUsize::new(metrics::http::DEFAULT_ROUTE_CAP);
-
-/// How often histogram samples buffered by metrics-exporter-prometheus are folded into buckets.
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Initialises everything for `service`, with every setting overridable by environment
 /// variables (`MCP_SERVICE`, `MCP_METRICS_ADDR`, `MCP_LOKI_URL`, `RUST_LOG`, …; see
@@ -140,7 +137,6 @@ pub struct Guard {
     telemetry: Arc<metrics::Telemetry>,
     listener: Option<server::Listener>,
     loki: Option<logs::LokiHandle>,
-    upkeep: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Guard {
@@ -183,11 +179,6 @@ impl Guard {
         let report = self.loki.take().map(logs::LokiHandle::shutdown);
         if let Some(mut l) = self.listener.take() {
             l.stop();
-        }
-        if let Some((stop, thread)) = self.upkeep.take() {
-            stop.store(true, Relaxed);
-            thread.thread().unpark();
-            let _ = thread.join();
         }
         report
     }
@@ -236,14 +227,15 @@ fn install(cfg: Config) -> Result<Guard, InitError> {
         None => None,
     };
 
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(LATENCY_BUCKETS)
-        .map_err(|e| InitError::InvalidConfig(e.to_string()))?
-        .add_global_label("service", cfg.service.clone())
-        .add_global_label("instance", cfg.instance.clone())
-        .build_recorder();
-    let prom = recorder.handle();
-    ::metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderInstalled)?;
+    let registry = Arc::new(metrics::recorder::Registry::new(
+        vec![
+            ("service".to_owned(), cfg.service.clone()),
+            ("instance".to_owned(), cfg.instance.clone()),
+        ],
+        &cfg.buckets,
+    ));
+    ::metrics::set_global_recorder(metrics::recorder::Recorder(Arc::clone(&registry)))
+        .map_err(|_| InitError::RecorderInstalled)?;
     metrics::describe();
     ROUTE_CAP.store(cfg.route_cap, Relaxed);
 
@@ -262,7 +254,7 @@ fn install(cfg: Config) -> Result<Guard, InitError> {
         None => (None, None),
     };
     let telemetry = Arc::new(metrics::Telemetry {
-        prom: prom.clone(),
+        registry,
         labels,
         version: cfg.version.clone(),
         runtime,
@@ -299,24 +291,6 @@ fn install(cfg: Config) -> Result<Guard, InitError> {
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| InitError::SubscriberInstalled)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let upkeep = {
-        let stop = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .name("mcp-upkeep".to_owned())
-            .spawn(move || {
-                // Off the service's runtime: draining buffered histogram samples takes
-                // milliseconds per million samples.
-                while !stop.load(Relaxed) {
-                    std::thread::park_timeout(UPKEEP_INTERVAL);
-                    prom.run_upkeep();
-                }
-            })
-            .map_err(|source| InitError::Thread {
-                name: "mcp-upkeep",
-                source,
-            })?
-    };
     let listener = match listener {
         Some(l) => Some(server::spawn(l, Arc::clone(&telemetry))?),
         None => None,
@@ -325,6 +299,5 @@ fn install(cfg: Config) -> Result<Guard, InitError> {
         telemetry,
         listener,
         loki: loki_handle,
-        upkeep: Some((stop, upkeep)),
     })
 }

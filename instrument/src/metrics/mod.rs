@@ -1,15 +1,14 @@
-//! The `/metrics` side: the `metrics` recorder (metrics-exporter-prometheus), plus families
-//! computed at scrape time (process, Tokio runtime, log shipper, build info).
+//! The `/metrics` side: the `metrics` recorder, plus families computed at scrape time
+//! (process, Tokio runtime, log shipper, build info).
 
 pub mod http;
 pub(crate) mod process;
+pub(crate) mod recorder;
 pub(crate) mod runtime;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-
-use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::logs::LokiStats;
 
@@ -22,7 +21,7 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 
 /// Everything a scrape renders, shared by the standalone listener and [`crate::router`].
 pub(crate) struct Telemetry {
-    pub prom: PrometheusHandle,
+    pub registry: Arc<recorder::Registry>,
     /// `service="…",instance="…"`, escaped.
     pub labels: String,
     pub version: String,
@@ -42,10 +41,8 @@ impl std::fmt::Debug for Telemetry {
 impl Telemetry {
     /// The whole exposition body (text format 0.0.4).
     pub(crate) fn render(&self) -> String {
-        let mut out = self.prom.render();
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
+        let mut out = String::with_capacity(64 * 1024);
+        self.registry.render(&mut out);
         let labels = &self.labels;
         let _ = writeln!(
             out,
