@@ -1,0 +1,127 @@
+//! The off-by-default collectors work when enabled (every one reports success), a duplicate series
+//! is dropped and counted instead of failing the scrape, and a default scrape sends few statements
+//! (counted with pg_stat_statements for a dedicated role; the Go exporter sends 12 in 0.11.1 and
+//! about 24 in v0.15).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+const OPTIONAL: &[(&str, &str)] = &[
+    ("postmaster", "pg_postmaster_start_time_seconds"),
+    ("long_running_transactions", "pg_long_running_transactions"),
+    ("stat_statements", "pg_stat_statements_calls_total"),
+    (
+        "database_wraparound",
+        "pg_database_wraparound_age_datfrozenxid_seconds",
+    ),
+    ("stat_activity_autovacuum", ""),
+    ("process_idle", "pg_process_idle_seconds"),
+    (
+        "statio_user_indexes",
+        "pg_statio_user_indexes_idx_blks_read_total",
+    ),
+    ("xlog_location", "pg_xlog_location_bytes"),
+    ("stat_wal_receiver", ""),
+];
+
+#[test]
+fn every_optional_collector_succeeds_when_enabled() {
+    let pg = PgCluster::start_new();
+    pg.psql("postgres", "CREATE EXTENSION pg_stat_statements");
+    pg.psql(
+        "postgres",
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100); SELECT count(*) FROM t;",
+    );
+    let _idle = pg.session("postgres");
+    let mut args: Vec<String> = OPTIONAL
+        .iter()
+        .map(|(c, _)| format!("--collector.{c}"))
+        .collect();
+    args.push("--log.level=debug".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &pg.dsn("postgres"))], &args);
+    let text = exporter.metrics();
+    for (collector, family) in OPTIONAL {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("pg_scrape_collector_success{{collector=\"{collector}\"}}")
+            ),
+            Some(1.0),
+            "{collector}: {}",
+            exporter.logs()
+        );
+        if !family.is_empty() {
+            assert!(family_type(&text, family).is_some(), "{family} missing");
+        }
+    }
+    assert_eq!(
+        family_type(&text, "pg_process_idle_seconds").as_deref(),
+        Some("histogram")
+    );
+    assert_eq!(
+        family_type(&text, "pg_stat_statements_calls_total").as_deref(),
+        Some("counter")
+    );
+    assert_eq!(
+        label_keys(&text, "pg_stat_statements_calls_total").unwrap(),
+        ["datname", "queryid", "user"]
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pg_scrape_collector_success{"))
+            .count(),
+        18
+    );
+    assert!(text.contains("postgres_exporter_dropped_series_total 0\n"));
+}
+
+#[test]
+fn a_default_scrape_sends_at_most_eight_statements() {
+    let pg = PgCluster::start_new();
+    pg.psql("postgres", "CREATE EXTENSION pg_stat_statements");
+    pg.psql("postgres", "CREATE ROLE exporter LOGIN SUPERUSER");
+    let dsn = format!(
+        "postgresql://exporter@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    );
+    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &dsn)], &[]);
+    exporter.metrics();
+    pg.psql("postgres", "SELECT pg_stat_statements_reset()");
+    let scrapes = 20.0;
+    for _ in 0..20 {
+        assert!(exporter.metrics().contains("pg_up 1\n"));
+    }
+    let calls: f64 = pg
+        .psql(
+            "postgres",
+            "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'exporter'",
+        )
+        .parse()
+        .unwrap();
+    let per_scrape = calls / scrapes;
+    eprintln!("statements per scrape: {per_scrape}");
+    assert!(per_scrape <= 8.0, "{per_scrape} statements per scrape");
+}
+
+#[test]
+fn duplicate_series_are_dropped_and_counted_not_http_500() {
+    let pg = PgCluster::start_new();
+    // The same server twice in DATA_SOURCE_NAME: every legacy series is produced twice with the
+    // same `server` label (client_golang answers HTTP 500 "was collected before").
+    let dsn = pg.dsn("postgres");
+    let both = format!("{dsn},{dsn}");
+    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &both)], &[]);
+    let (code, text) = exporter.get("/metrics");
+    assert_eq!(code, 200);
+    assert!(text.contains("pg_up 1\n"));
+    let dropped = sample(&text, "postgres_exporter_dropped_series_total").unwrap();
+    assert!(dropped > 100.0, "{dropped}");
+    let server = format!("127.0.0.1:{}", pg.port);
+    let series = format!("pg_settings_max_connections{{server=\"{server}\"}} ");
+    assert_eq!(text.lines().filter(|l| l.starts_with(&series)).count(), 1);
+    assert!(exporter.logs().contains("Dropped duplicate series."));
+}
