@@ -142,14 +142,23 @@ where
 }
 
 /// Field names already written to the line. A small fixed array: events have few fields, and
-/// past 32 we stop de-duplicating rather than allocate.
+/// past 24 we stop de-duplicating rather than allocate.
 #[derive(Default)]
 struct Seen {
-    names: [&'static str; 32],
+    names: [&'static str; 24],
     len: usize,
 }
 
 impl Seen {
+    /// Records `name` without checking: the fields of one event are distinct by
+    /// construction (one callsite's field set), so only span fields need the check.
+    fn push(&mut self, name: &'static str) {
+        if self.len < self.names.len() {
+            self.names[self.len] = name;
+            self.len += 1;
+        }
+    }
+
     /// True when `name` was not seen before (and is now).
     fn insert(&mut self, name: &'static str) -> bool {
         if self.names[..self.len].contains(&name) {
@@ -178,9 +187,11 @@ struct EventVisitor<'a> {
 impl EventVisitor<'_> {
     fn key(&mut self, field: &Field) -> bool {
         let key = key_of(field);
-        if !self.seen.insert(key) {
+        // `level` is already written; everything else on an event is unique.
+        if key == "level" {
             return false;
         }
+        self.seen.push(key);
         self.out.push_str(",\"");
         self.out.push_str(key);
         self.out.push_str("\":");
@@ -203,12 +214,15 @@ impl Visit for EventVisitor<'_> {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.key(field) {
-            let _ = write!(self.out, "{value}");
+            if value < 0 {
+                self.out.push('-');
+            }
+            push_u64(self.out, value.unsigned_abs());
         }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.key(field) {
-            let _ = write!(self.out, "{value}");
+            push_u64(self.out, value);
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -266,6 +280,23 @@ impl Visit for SpanFieldVisitor {
     }
 }
 
+/// Decimal digits without the `fmt` machinery: integers are the commonest field values.
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
 fn push_f64(out: &mut String, value: f64) {
     if value.is_finite() {
         let _ = write!(out, "{value}");
@@ -292,28 +323,43 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Bytes that JSON strings cannot hold as they are: control characters, `"` and `\\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 fn escape_into(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => {
-                out.push_str(&s[start..i]);
-                let _ = write!(out, "\\u{:04x}", b);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !NEEDS_ESCAPE[b as usize] {
+            i += 1;
+            continue;
+        }
         // `i` is at an ASCII byte, so both slices end on char boundaries.
         out.push_str(&s[start..i]);
-        out.push_str(esc);
-        start = i + 1;
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        i += 1;
+        start = i;
     }
     out.push_str(&s[start..]);
 }
@@ -327,5 +373,15 @@ mod tests {
         let mut s = String::new();
         push_json_str(&mut s, "a\"b\\c\nd\u{1}é");
         assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn formats_integers() {
+        let mut s = String::new();
+        for v in [0, 7, 10, 12345, u64::MAX] {
+            s.clear();
+            push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
     }
 }
