@@ -51,7 +51,11 @@ impl Service {
             tracing::info!(service = self.name(), "Status requested.");
             "ok\n"
         });
-        let router = Router::new().route("/api/v1/status", status);
+        // An explicit fallback, so requests matching no route also pass the metrics layer
+        // (as `route="unmatched"`).
+        let router = Router::new()
+            .route("/api/v1/status", status)
+            .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found\n") });
         match self {
             Self::Core => router.route("/api/v1/instruments/{symbol}", get(instrument)),
             Self::Risk => router

@@ -3,7 +3,9 @@
 //! Apply it with `Router::layer` so axum's [`MatchedPath`] is known: the `route` label is the
 //! route template (`/orders/{id}`), never the raw path, and the number of distinct routes is
 //! capped (excess folded into `route="other"` and counted in `mcp_http_route_overflow_total`).
-//! Requests that match no route are labelled `route="unmatched"`.
+//! Requests that match no route pass the layer only when the router has an explicit
+//! `fallback` (axum's default 404 bypasses `Router::layer`); they are labelled
+//! `route="unmatched"`.
 //!
 //! Each request runs inside an `http_request` span carrying `method`, `route` and `trace_id`
 //! (from a W3C `traceparent` header, or random), so every log line of the request carries the
