@@ -17,16 +17,8 @@ use mcp_exporter_core::web::{self, LandingPage, WebSetup};
 use crate::ValidatedConfig;
 use crate::dsn::Dsn;
 use crate::session::ScrapeOptions;
-use crate::target::{ScrapeResult, Target, TargetSpec};
+use crate::target::{ScrapeBody, ScrapeResult, Target, TargetSpec, write_exporter_families};
 
-const UP: &str = "pg_up";
-const UP_HELP: &str = "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes, 0 for no).";
-const DURATION: &str = "pg_exporter_last_scrape_duration_seconds";
-const DURATION_HELP: &str = "Duration of the last scrape of metrics from PostgreSQL.";
-const ERROR: &str = "pg_exporter_last_scrape_error";
-const ERROR_HELP: &str = "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).";
-const SCRAPES: &str = "pg_exporter_scrapes_total";
-const SCRAPES_HELP: &str = "Total number of times PostgreSQL was scraped for metrics.";
 const BUILD_INFO: &str = "postgres_exporter_build_info";
 const BUILD_INFO_HELP: &str = "A metric with a constant '1' value labeled by version, revision, branch, goversion from which postgres_exporter was built, and the goos and goarch for the build.";
 const DROPPED: &str = "postgres_exporter_dropped_series_total";
@@ -59,11 +51,13 @@ impl AppState {
                 } else {
                     Vec::new()
                 };
+                let standalone = config.dsns.len() == 1;
                 Arc::new(Target::new(spec(
                     &config,
                     dsn.clone(),
                     collectors,
                     max_timeout,
+                    standalone,
                 )))
             })
             .collect();
@@ -85,6 +79,7 @@ impl AppState {
                 dsn,
                 self.config.collectors.clone(),
                 self.max_timeout,
+                true,
             )));
         };
         probes.retain(|_, (_, used)| now.duration_since(*used) < PROBE_IDLE);
@@ -105,6 +100,7 @@ impl AppState {
             dsn,
             self.config.collectors.clone(),
             self.max_timeout,
+            true,
         )));
         probes.insert(key, (t.clone(), now));
         t
@@ -116,6 +112,7 @@ fn spec(
     dsn: Dsn,
     collectors: Vec<&'static str>,
     max_timeout: Duration,
+    standalone: bool,
 ) -> TargetSpec {
     TargetSpec {
         opts: ScrapeOptions {
@@ -124,6 +121,7 @@ fn spec(
             constant_labels: config.constant_labels.clone(),
             exclude_databases: config.exclude_databases.clone(),
             disable_settings: !config.settings,
+            splice_settings: standalone,
             settings_ttl: config.settings_ttl,
             database_size_ttl: config.database_size_ttl,
         },
@@ -134,6 +132,7 @@ fn spec(
         application_name: config.application_name.clone(),
         statement_timeout: max_timeout,
         connect_timeout: config.connect_timeout,
+        standalone,
     }
 }
 
@@ -157,19 +156,21 @@ pub(crate) fn router(state: Arc<AppState>, setup: &WebSetup) -> axum::Router {
     )
 }
 
-/// Writes every target's families plus the exporter-level `pg_up` and `pg_exporter_*`.
+/// Merges the families of several DSNs and adds the exporter-level `pg_up` and `pg_exporter_*`.
 fn assemble(state: &AppState, results: &[Arc<ScrapeResult>]) -> MetricSet {
     let mut set = MetricSet::new();
     for r in results {
-        for family in &r.families {
-            for metric in &family.metrics {
-                set.push(
-                    family.name.clone(),
-                    family.help.clone(),
-                    family.kind,
-                    metric.labels.clone(),
-                    metric.value.clone(),
-                );
+        if let ScrapeBody::Families(families) = &r.body {
+            for family in families {
+                for metric in &family.metrics {
+                    set.push(
+                        family.name.clone(),
+                        family.help.clone(),
+                        family.kind,
+                        metric.labels.clone(),
+                        metric.value.clone(),
+                    );
+                }
             }
         }
     }
@@ -177,20 +178,31 @@ fn assemble(state: &AppState, results: &[Arc<ScrapeResult>]) -> MetricSet {
     let error = results.iter().any(|r| r.error);
     let duration = results.iter().map(|r| r.duration).max().unwrap_or_default();
     let scrapes = state.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-    set.gauge(UP, UP_HELP, &[], if up { 1.0 } else { 0.0 });
-    set.gauge(DURATION, DURATION_HELP, &[], duration.as_secs_f64());
-    set.gauge(ERROR, ERROR_HELP, &[], if error { 1.0 } else { 0.0 });
-    set.counter(SCRAPES, SCRAPES_HELP, &[], scrapes as f64);
+    write_exporter_families(&mut set, up, error, duration, scrapes);
     set
 }
 
-fn encode(state: &AppState, set: MetricSet, with_process: bool) -> String {
-    let (mut text, dropped) = set.encode();
+/// The body for a set of results: the standalone target's text as is, or the merge of several.
+fn body(state: &AppState, results: &[Arc<ScrapeResult>], with_process: bool) -> String {
+    if let [single] = results
+        && let ScrapeBody::Encoded { text, dropped } = &single.body
+    {
+        let mut out = String::with_capacity(text.len() + 4096);
+        out.push_str(text);
+        append_own(state, &mut out, *dropped, with_process);
+        return out;
+    }
+    let (mut text, dropped) = assemble(state, results).encode();
+    append_own(state, &mut text, dropped, with_process);
+    text
+}
+
+/// Appends our own families; they sort after every `pg_*` family, so the output stays sorted.
+fn append_own(state: &AppState, text: &mut String, dropped: u64, with_process: bool) {
     if dropped > 0 {
         tracing::warn!(count = dropped, "Dropped duplicate series.");
     }
     let total = state.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
-    // Our own families sort after every `pg_*` family, so appending keeps the output sorted.
     let mut own = MetricSet::new();
     own.counter(DROPPED, DROPPED_HELP, &[], total as f64);
     if with_process {
@@ -211,7 +223,6 @@ fn encode(state: &AppState, set: MetricSet, with_process: bool) -> String {
     }
     let (own_text, _) = own.encode();
     text.push_str(&own_text);
-    text
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -219,8 +230,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     let deadline = tokio::time::Instant::now() + timeout;
     let results =
         futures_util::future::join_all(state.targets.iter().map(|t| t.scrape(deadline))).await;
-    let set = assemble(&state, &results);
-    web::metrics_response(encode(&state, set, true), &headers)
+    web::metrics_response(body(&state, &results, true), &headers)
 }
 
 #[derive(serde::Deserialize)]
@@ -251,6 +261,5 @@ async fn probe(
     let timeout = web::scrape_timeout(&headers, state.max_timeout);
     let deadline = tokio::time::Instant::now() + timeout;
     let result = target.scrape(deadline).await;
-    let set = assemble(&state, &[result]);
-    web::metrics_response(encode(&state, set, false), &headers)
+    web::metrics_response(body(&state, &[result], false), &headers)
 }

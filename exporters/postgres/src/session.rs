@@ -87,6 +87,8 @@ pub struct ScrapeOptions {
     pub exclude_databases: Vec<String>,
     /// `--disable-settings-metrics`.
     pub disable_settings: bool,
+    /// Settings go into the output as the cached encoded block (standalone targets), not as samples.
+    pub splice_settings: bool,
     /// How long `pg_settings` rows are reused.
     pub settings_ttl: Duration,
     /// How long database sizes are reused.
@@ -94,9 +96,17 @@ pub struct ScrapeOptions {
 }
 
 /// A cached result of a slow query.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cached<T> {
     slot: Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
 }
 
 impl<T> Cached<T> {
@@ -126,22 +136,54 @@ impl<T> Cached<T> {
     }
 }
 
-/// One `pg_settings` row turned into a sample.
+/// One `pg_settings` row turned into a sample. Name and HELP are interned: they repeat on every
+/// scrape and the set of settings of a server is fixed, so each distinct text is stored once and
+/// a scrape copies no strings for them.
 #[derive(Debug, Clone)]
 pub struct SettingSample {
     /// Full metric name.
-    pub name: String,
+    pub name: &'static str,
     /// HELP.
-    pub help: String,
+    pub help: &'static str,
     /// Value.
     pub value: f64,
+}
+
+/// The cached `pg_settings` of a target: the samples, and the same samples already encoded with
+/// this target's labels. About half of a default scrape's series are settings; a standalone
+/// target splices the block into its output instead of re-encoding it on every scrape.
+#[derive(Debug)]
+pub struct SettingsCache {
+    /// Samples.
+    pub samples: Vec<SettingSample>,
+    /// Text format 0.0.4 of the samples, sorted, with `server` and `--constantLabels`.
+    pub block: String,
+    /// Duplicate names dropped while encoding the block (two settings mapping to one name).
+    pub block_dropped: u64,
+}
+
+/// Interns a metric name or HELP text built from a server's answer. The set is bounded by the
+/// distinct `pg_settings` names of the servers monitored (a few hundred per PostgreSQL version).
+pub fn intern(text: String) -> &'static str {
+    static TABLE: std::sync::OnceLock<Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| Mutex::new(std::collections::HashSet::new()));
+    let Ok(mut set) = table.lock() else {
+        return Box::leak(text.into_boxed_str());
+    };
+    if let Some(existing) = set.get(text.as_str()) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(text.into_boxed_str());
+    set.insert(leaked);
+    leaked
 }
 
 /// Caches that live as long as the target.
 #[derive(Debug, Default)]
 pub struct SlowCaches {
-    /// `pg_settings` samples.
-    pub settings: Cached<Vec<SettingSample>>,
+    /// `pg_settings` samples and their encoded block.
+    pub settings: Cached<SettingsCache>,
     /// `(datname, size)` pairs.
     pub database_sizes: Cached<Vec<(String, f64)>>,
 }
@@ -177,6 +219,8 @@ pub struct Session {
     pub opts: Arc<ScrapeOptions>,
     /// Caches.
     pub caches: Arc<SlowCaches>,
+    /// The settings block to splice into this scrape's output, set when the settings group succeeded.
+    pub settings_block: Mutex<Option<Arc<SettingsCache>>>,
     shared: [OnceCell<SharedRows>; 4],
 }
 
@@ -195,6 +239,7 @@ impl Session {
             conn,
             opts,
             caches,
+            settings_block: Mutex::new(None),
             shared: Default::default(),
         }
     }
@@ -258,6 +303,50 @@ impl Session {
         }
         out.push(name, Text::Borrowed(help), kind, all, Value::Single(value));
     }
+}
+
+/// Adds a gauge sample with literal label names (no allocation for names, HELP or label keys,
+/// unlike `MetricSet::gauge`, which copies them; this is the hot path of a scrape).
+pub fn gauge(
+    out: &mut MetricSet,
+    name: &'static str,
+    help: &'static str,
+    labels: &[(&'static str, &str)],
+    value: f64,
+) {
+    emit(out, name, help, MetricType::Gauge, labels, value);
+}
+
+/// Adds a counter sample; see [`gauge`].
+pub fn counter(
+    out: &mut MetricSet,
+    name: &'static str,
+    help: &'static str,
+    labels: &[(&'static str, &str)],
+    value: f64,
+) {
+    emit(out, name, help, MetricType::Counter, labels, value);
+}
+
+fn emit(
+    out: &mut MetricSet,
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    labels: &[(&'static str, &str)],
+    value: f64,
+) {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| (Text::Borrowed(*k), (*v).to_owned()))
+        .collect();
+    out.push(
+        Text::Borrowed(name),
+        Text::Borrowed(help),
+        kind,
+        labels,
+        Value::Single(value),
+    );
 }
 
 /// A legacy family: name, HELP, type, and whether `--metric-prefix` applies.

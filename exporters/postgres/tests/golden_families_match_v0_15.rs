@@ -501,6 +501,17 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
     )
     .unwrap();
 
+    // Families are sorted and each appears once (the cached settings block is spliced in place).
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(names, sorted, "families out of order or repeated");
+
     // Families, types and labels.
     let mut problems = Vec::new();
     for (name, kind, labels) in CONTRACT {

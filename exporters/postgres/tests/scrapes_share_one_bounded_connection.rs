@@ -97,7 +97,16 @@ fn held_lock_fails_only_the_blocked_collector_within_the_scrape_timeout() {
         ),
         Some(0.0)
     );
-    for c in ["database", "locks", "stat_database", "stat_bgwriter"] {
+    for c in [
+        "database",
+        "locks",
+        "replication",
+        "replication_slot",
+        "stat_bgwriter",
+        "stat_database",
+        "statio_user_tables",
+        "wal",
+    ] {
         assert_eq!(
             sample(
                 &text,

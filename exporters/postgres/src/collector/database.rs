@@ -8,7 +8,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, f, gauge, s};
 
 const SIZE: &str = "pg_database_size_bytes";
 const SIZE_HELP: &str = "Disk space used by the database";
@@ -33,7 +33,7 @@ impl Collector<Session> for Database {
                 if t.opts.exclude_databases.iter().any(|d| d == datname) {
                     continue;
                 }
-                out.gauge(SIZE, SIZE_HELP, &[("datname", datname)], *size);
+                gauge(out, SIZE, SIZE_HELP, &[("datname", datname)], *size);
             }
             Ok(())
         })

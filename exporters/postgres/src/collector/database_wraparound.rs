@@ -5,7 +5,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, f, gauge, s};
 
 const FROZENXID: &str = "pg_database_wraparound_age_datfrozenxid_seconds";
 const FROZENXID_HELP: &str = "Age of the oldest transaction ID that has not been frozen.";
@@ -21,8 +21,14 @@ impl Collector<Session> for DatabaseWraparound {
             for r in t.query(queries::DATABASE_WRAPAROUND).await? {
                 let datname = s(&r, 0);
                 let labels = [("datname", datname.as_str())];
-                out.gauge(FROZENXID, FROZENXID_HELP, &labels, f(&r, 1).unwrap_or(0.0));
-                out.gauge(MINMXID, MINMXID_HELP, &labels, f(&r, 2).unwrap_or(0.0));
+                gauge(
+                    out,
+                    FROZENXID,
+                    FROZENXID_HELP,
+                    &labels,
+                    f(&r, 1).unwrap_or(0.0),
+                );
+                gauge(out, MINMXID, MINMXID_HELP, &labels, f(&r, 2).unwrap_or(0.0));
             }
             Ok(())
         })

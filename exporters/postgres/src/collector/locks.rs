@@ -3,7 +3,7 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
-use crate::session::{Session, Shared, f, s};
+use crate::session::{Session, Shared, f, gauge, s};
 
 const COUNT: &str = "pg_locks_count";
 const COUNT_HELP: &str = "Number of locks";
@@ -16,7 +16,8 @@ impl Collector<Session> for Locks {
             let rows = t.shared(Shared::ActivityAndLocks).await?;
             for r in rows.iter().filter(|r| s(r, 0) == "l") {
                 let (datname, mode) = (s(r, 1), s(r, 2));
-                out.gauge(
+                gauge(
+                    out,
                     COUNT,
                     COUNT_HELP,
                     &[("datname", &datname), ("mode", &mode)],

@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f};
+use crate::session::{Session, f, gauge};
 
 const COUNT: &str = "pg_long_running_transactions";
 const COUNT_HELP: &str = "Current number of long running transactions";
@@ -17,8 +17,8 @@ impl Collector<Session> for LongRunningTransactions {
     fn collect<'a>(&'a self, t: &'a Session, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
             if let Some(r) = t.query(queries::LONG_RUNNING_TRANSACTIONS).await?.first() {
-                out.gauge(COUNT, COUNT_HELP, &[], f(r, 0).unwrap_or(0.0));
-                out.gauge(OLDEST, OLDEST_HELP, &[], f(r, 1).unwrap_or(0.0));
+                gauge(out, COUNT, COUNT_HELP, &[], f(r, 0).unwrap_or(0.0));
+                gauge(out, OLDEST, OLDEST_HELP, &[], f(r, 1).unwrap_or(0.0));
             }
             Ok(())
         })

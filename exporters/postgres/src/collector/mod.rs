@@ -79,6 +79,12 @@ pub fn build(name: &str) -> Option<Box<dyn Collector<Session>>> {
     })
 }
 
+/// Whether a collector's statement can wait on a relation lock (`pg_total_relation_size` opens
+/// every user table); such collectors are sent last in a scrape.
+pub fn may_block_on_locks(name: &str) -> bool {
+    name == "stat_user_tables"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries::instance_col as col;
-use crate::session::{Session, Shared, f};
+use crate::session::{Session, Shared, f, gauge};
 
 const START: &str = "pg_postmaster_start_time_seconds";
 const START_HELP: &str = "Time at which postmaster started";
@@ -16,7 +16,7 @@ impl Collector<Session> for Postmaster {
         Box::pin(async move {
             let rows = t.shared(Shared::Instance).await?;
             if let Some(v) = rows.first().and_then(|r| f(r, col::POSTMASTER_START)) {
-                out.gauge(START, START_HELP, &[], v);
+                gauge(out, START, START_HELP, &[], v);
             }
             Ok(())
         })

@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries::instance_col as col;
-use crate::session::{Session, Shared, f};
+use crate::session::{Session, Shared, f, gauge};
 
 const LAG: &str = "pg_replication_lag_seconds";
 const LAG_HELP: &str = "Replication lag behind master in seconds";
@@ -18,13 +18,15 @@ impl Collector<Session> for Replication {
         Box::pin(async move {
             let rows = t.shared(Shared::Instance).await?;
             if let Some(r) = rows.first() {
-                out.gauge(
+                gauge(
+                    out,
                     LAG,
                     LAG_HELP,
                     &[],
                     f(r, col::REPLICATION_LAG).unwrap_or(0.0),
                 );
-                out.gauge(
+                gauge(
+                    out,
                     IS_REPLICA,
                     IS_REPLICA_HELP,
                     &[],

@@ -4,7 +4,7 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
-use crate::session::{Session, Shared, f, opt_s};
+use crate::session::{Session, Shared, f, gauge, opt_s};
 
 const CURRENT: &str = "pg_replication_slot_slot_current_wal_lsn";
 const CURRENT_HELP: &str = "current wal lsn value";
@@ -22,11 +22,17 @@ impl Collector<Session> for ReplicationSlot {
                 let name = opt_s(r, 0).unwrap_or_else(|| "unknown".to_owned());
                 let labels = [("slot_name", name.as_str())];
                 let active = r.try_get::<_, Option<bool>>(2).ok().flatten() == Some(true);
-                out.gauge(CURRENT, CURRENT_HELP, &labels, f(r, 4).unwrap_or(0.0));
+                gauge(out, CURRENT, CURRENT_HELP, &labels, f(r, 4).unwrap_or(0.0));
                 if active {
-                    out.gauge(FLUSH, FLUSH_HELP, &labels, f(r, 5).unwrap_or(0.0));
+                    gauge(out, FLUSH, FLUSH_HELP, &labels, f(r, 5).unwrap_or(0.0));
                 }
-                out.gauge(ACTIVE, ACTIVE_HELP, &labels, if active { 1.0 } else { 0.0 });
+                gauge(
+                    out,
+                    ACTIVE,
+                    ACTIVE_HELP,
+                    &labels,
+                    if active { 1.0 } else { 0.0 },
+                );
             }
             Ok(())
         })

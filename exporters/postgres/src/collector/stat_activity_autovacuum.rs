@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, f, gauge, s};
 
 const TIMESTAMP: &str = "pg_stat_activity_autovacuum_timestamp_seconds";
 const TIMESTAMP_HELP: &str = "Start timestamp of the vacuum process in seconds";
@@ -16,7 +16,8 @@ impl Collector<Session> for StatActivityAutovacuum {
         Box::pin(async move {
             for r in t.query(queries::STAT_ACTIVITY_AUTOVACUUM).await? {
                 let relname = s(&r, 0);
-                out.gauge(
+                gauge(
+                    out,
                     TIMESTAMP,
                     TIMESTAMP_HELP,
                     &[("relname", &relname)],

@@ -6,7 +6,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries::instance_col as col;
-use crate::session::{Session, Shared, f};
+use crate::session::{Session, Shared, counter, f};
 
 /// (column, name, HELP) of every family.
 const FAMILIES: &[(usize, &str, &str)] = &[
@@ -76,7 +76,7 @@ impl Collector<Session> for StatBgwriter {
             if let Some(r) = rows.first() {
                 for (i, name, help) in FAMILIES {
                     if let Some(v) = f(r, *i) {
-                        out.counter(*name, *help, &[], v);
+                        counter(out, *name, *help, &[], v);
                     }
                 }
             }

@@ -5,7 +5,7 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
-use crate::session::{Session, Shared, f, opt_s};
+use crate::session::{Session, Shared, counter, f, gauge, opt_s};
 
 const NUMBACKENDS: &str = "pg_stat_database_numbackends";
 const NUMBACKENDS_HELP: &str = "Number of backends currently connected to this database. This is the only column in this view that returns a value reflecting current state; all other columns return the accumulated values since the last reset.";
@@ -104,14 +104,15 @@ impl Collector<Session> for StatDatabase {
                     continue;
                 };
                 let labels = [("datid", datid.as_str()), ("datname", datname.as_str())];
-                out.gauge(
+                gauge(
+                    out,
                     NUMBACKENDS,
                     NUMBACKENDS_HELP,
                     &labels,
                     f(r, 2).unwrap_or(0.0),
                 );
                 for (i, name, help) in COUNTERS {
-                    out.counter(*name, *help, &labels, f(r, *i).unwrap_or(0.0));
+                    counter(out, *name, *help, &labels, f(r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())

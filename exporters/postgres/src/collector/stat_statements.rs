@@ -7,7 +7,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, counter, f, s};
 
 const FAMILIES: &[(usize, &str, &str)] = &[
     (
@@ -51,7 +51,7 @@ impl Collector<Session> for StatStatements {
                     ("queryid", queryid.as_str()),
                 ];
                 for (i, name, help) in FAMILIES {
-                    out.counter(*name, *help, &labels, f(&r, *i).unwrap_or(0.0));
+                    counter(out, *name, *help, &labels, f(&r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())

@@ -6,7 +6,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
 use crate::queries;
-use crate::session::{Session, f, opt_s};
+use crate::session::{Session, counter, f, gauge, opt_s};
 
 const G: MetricType = MetricType::Gauge;
 const C: MetricType = MetricType::Counter;
@@ -151,8 +151,8 @@ impl Collector<Session> for StatUserTables {
                 for (i, kind, metric, help) in FAMILIES {
                     let v = f(&r, *i).unwrap_or(0.0);
                     match kind {
-                        MetricType::Counter => out.counter(*metric, *help, &labels, v),
-                        _ => out.gauge(*metric, *help, &labels, v),
+                        MetricType::Counter => counter(out, *metric, *help, &labels, v),
+                        _ => gauge(out, *metric, *help, &labels, v),
                     }
                 }
             }

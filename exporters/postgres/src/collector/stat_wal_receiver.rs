@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, f, gauge, s};
 
 const FAMILIES: &[(usize, &str, &str)] = &[
     (
@@ -63,7 +63,7 @@ impl Collector<Session> for StatWalReceiver {
                 ];
                 for (i, name, help) in FAMILIES {
                     if let Some(v) = f(&r, *i) {
-                        out.gauge(*name, *help, &labels, v);
+                        gauge(out, *name, *help, &labels, v);
                     }
                 }
             }

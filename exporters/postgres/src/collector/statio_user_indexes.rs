@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, s};
+use crate::session::{Session, counter, f, s};
 
 const READ: &str = "pg_statio_user_indexes_idx_blks_read_total";
 const READ_HELP: &str = "Number of disk blocks read from this index";
@@ -23,8 +23,8 @@ impl Collector<Session> for StatioUserIndexes {
                     ("relname", rel.as_str()),
                     ("indexrelname", index.as_str()),
                 ];
-                out.counter(READ, READ_HELP, &labels, f(&r, 3).unwrap_or(0.0));
-                out.counter(HIT, HIT_HELP, &labels, f(&r, 4).unwrap_or(0.0));
+                counter(out, READ, READ_HELP, &labels, f(&r, 3).unwrap_or(0.0));
+                counter(out, HIT, HIT_HELP, &labels, f(&r, 4).unwrap_or(0.0));
             }
             Ok(())
         })

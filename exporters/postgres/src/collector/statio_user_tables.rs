@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f, opt_s};
+use crate::session::{Session, counter, f, opt_s};
 
 const FAMILIES: &[(usize, &str, &str)] = &[
     (
@@ -63,7 +63,7 @@ impl Collector<Session> for StatioUserTables {
                     ("relname", relname.as_str()),
                 ];
                 for (i, metric, help) in FAMILIES {
-                    out.counter(*metric, *help, &labels, f(&r, *i).unwrap_or(0.0));
+                    counter(out, *metric, *help, &labels, f(&r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())

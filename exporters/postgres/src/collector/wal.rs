@@ -4,7 +4,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f};
+use crate::session::{Session, f, gauge};
 
 const SEGMENTS: &str = "pg_wal_segments";
 const SEGMENTS_HELP: &str = "Number of WAL segments";
@@ -17,8 +17,8 @@ impl Collector<Session> for Wal {
     fn collect<'a>(&'a self, t: &'a Session, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
             if let Some(r) = t.query(queries::WAL).await?.first() {
-                out.gauge(SEGMENTS, SEGMENTS_HELP, &[], f(r, 0).unwrap_or(0.0));
-                out.gauge(SIZE, SIZE_HELP, &[], f(r, 1).unwrap_or(0.0));
+                gauge(out, SEGMENTS, SEGMENTS_HELP, &[], f(r, 0).unwrap_or(0.0));
+                gauge(out, SIZE, SIZE_HELP, &[], f(r, 1).unwrap_or(0.0));
             }
             Ok(())
         })

@@ -6,7 +6,7 @@
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet};
 
 use crate::queries;
-use crate::session::{Session, f};
+use crate::session::{Session, f, gauge};
 
 const BYTES: &str = "pg_xlog_location_bytes";
 const BYTES_HELP: &str = "Postgres LSN (log sequence number) being generated on primary or replayed on replica (truncated to low 52 bits).";
@@ -22,7 +22,7 @@ impl Collector<Session> for XlogLocation {
                 .first()
                 .and_then(|r| f(r, 0))
             {
-                out.gauge(BYTES, BYTES_HELP, &[], v);
+                gauge(out, BYTES, BYTES_HELP, &[], v);
             }
             Ok(())
         })

@@ -14,6 +14,8 @@ mod stat_archiver;
 mod stat_database_conflicts;
 mod stat_replication;
 
+pub use settings::splice as splice_settings;
+
 /// The legacy groups to run: `(name for logs, group)`.
 pub fn build(
     default_metrics: bool,
