@@ -76,7 +76,7 @@ impl Collector<Session> for StatBgwriter {
             if let Some(r) = rows.first() {
                 for (i, name, help) in FAMILIES {
                     if let Some(v) = f(r, *i) {
-                        counter(out, *name, *help, &[], v);
+                        counter(out, name, help, &[], v);
                     }
                 }
             }

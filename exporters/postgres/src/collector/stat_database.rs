@@ -112,7 +112,7 @@ impl Collector<Session> for StatDatabase {
                     f(r, 2).unwrap_or(0.0),
                 );
                 for (i, name, help) in COUNTERS {
-                    counter(out, *name, *help, &labels, f(r, *i).unwrap_or(0.0));
+                    counter(out, name, help, &labels, f(r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())

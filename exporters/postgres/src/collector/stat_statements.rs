@@ -51,7 +51,7 @@ impl Collector<Session> for StatStatements {
                     ("queryid", queryid.as_str()),
                 ];
                 for (i, name, help) in FAMILIES {
-                    counter(out, *name, *help, &labels, f(&r, *i).unwrap_or(0.0));
+                    counter(out, name, help, &labels, f(&r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())

@@ -151,8 +151,8 @@ impl Collector<Session> for StatUserTables {
                 for (i, kind, metric, help) in FAMILIES {
                     let v = f(&r, *i).unwrap_or(0.0);
                     match kind {
-                        MetricType::Counter => counter(out, *metric, *help, &labels, v),
-                        _ => gauge(out, *metric, *help, &labels, v),
+                        MetricType::Counter => counter(out, metric, help, &labels, v),
+                        _ => gauge(out, metric, help, &labels, v),
                     }
                 }
             }

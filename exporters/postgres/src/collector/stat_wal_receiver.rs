@@ -63,7 +63,7 @@ impl Collector<Session> for StatWalReceiver {
                 ];
                 for (i, name, help) in FAMILIES {
                     if let Some(v) = f(&r, *i) {
-                        gauge(out, *name, *help, &labels, v);
+                        gauge(out, name, help, &labels, v);
                     }
                 }
             }

@@ -63,7 +63,7 @@ impl Collector<Session> for StatioUserTables {
                     ("relname", relname.as_str()),
                 ];
                 for (i, metric, help) in FAMILIES {
-                    counter(out, *metric, *help, &labels, f(&r, *i).unwrap_or(0.0));
+                    counter(out, metric, help, &labels, f(&r, *i).unwrap_or(0.0));
                 }
             }
             Ok(())
