@@ -460,10 +460,16 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
     if let Some(d) = m.get_one::<Duration>("pg.connect-timeout") {
         config.connect_timeout_secs = d.as_secs().max(1);
     }
-    if m.get_flag("web.systemd-socket") {
-        tracing::warn!("--web.systemd-socket is not supported; listening on --web.listen-address.");
-    }
     Ok((config, web, log))
+}
+
+/// Warnings about accepted-but-ignored flags, for the binary to log once logging is set up.
+pub fn flag_warnings(m: &ArgMatches) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if m.get_flag("web.systemd-socket") {
+        v.push("--web.systemd-socket is not supported; listening on --web.listen-address.");
+    }
+    v
 }
 
 /// Whether `--dumpmaps` was given (the binary prints [`legacy_families`] and exits).

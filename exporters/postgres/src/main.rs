@@ -18,6 +18,9 @@ fn main() -> anyhow::Result<()> {
     let (config, web_args, log_args) =
         exporter::from_matches(&matches).unwrap_or_else(|e| cli::usage_exit(e));
     logging::init(&log_args);
+    for warning in exporter::flag_warnings(&matches) {
+        tracing::warn!("{warning}");
+    }
     let config = config.validate().unwrap_or_else(|e| cli::usage_exit(e));
     let setup = web::WebSetup::from_args(&web_args, exporter::DEFAULT_LISTEN)
         .unwrap_or_else(|e| cli::usage_exit(e));

@@ -40,7 +40,28 @@ fn killed_cluster_is_pg_up_0_at_once_and_pg_up_1_after_restart() {
         assert_eq!(sample(&text, "pg_up"), Some(1.0));
     }
 
+    // A scrape loop runs while the cluster dies: every answer is HTTP 200.
+    let url = exporter.url("/metrics");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut codes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                codes.push(get_with(&url, &[]).0);
+            }
+            codes
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
     pg.stop();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let codes = looper.join().unwrap();
+    assert!(
+        !codes.is_empty() && codes.iter().all(|c| *c == 200),
+        "{codes:?}"
+    );
     // The very next scrape notices: HTTP 200, pg_up 0, error 1, every collector 0.
     let (code, text) = exporter.get("/metrics");
     assert_eq!(code, 200);

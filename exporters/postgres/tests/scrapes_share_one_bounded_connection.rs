@@ -181,3 +181,58 @@ fn server_side_statement_timeout_bounds_a_scrape_without_the_header() {
         Some(1.0)
     );
 }
+
+#[test]
+fn frozen_backend_answers_within_the_scrape_timeout_with_collectors_failed() {
+    let pg = PgCluster::start_new();
+    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &pg.dsn("postgres"))], &[]);
+    assert!(exporter.metrics().contains("pg_up 1\n"));
+    let pid = pg.psql(
+        "postgres",
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'postgres_exporter'",
+    );
+    // SIGSTOP the exporter's backend: every statement hangs, like a server stuck in I/O.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let (code, text) = get_with(
+        &exporter.url("/metrics"),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
+    );
+    let took = start.elapsed();
+    std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(sample(&text, "pg_exporter_last_scrape_error"), Some(1.0));
+    // Every collector that needs the server failed; `database` answers from its size cache.
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("pg_scrape_collector_success{") && !l.contains("\"database\""))
+    {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+    // Once the backend runs again the same connection serves complete scrapes.
+    wait_until(Duration::from_secs(20), || {
+        let text = exporter.metrics();
+        text.contains("pg_exporter_last_scrape_error 0\n")
+            && text
+                .lines()
+                .filter(|l| l.starts_with("pg_scrape_collector_success{"))
+                .all(|l| l.ends_with(" 1"))
+    });
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'postgres_exporter'",
+        ),
+        pid
+    );
+}
