@@ -25,13 +25,19 @@ pub enum DsnError {
     },
 }
 
-/// How to use TLS to the server. Only the modes that need no TLS are supported for now.
+/// How to use TLS to the server (libpq's `sslmode`; see `tls.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     /// `sslmode=disable`.
     Disable,
-    /// `sslmode=allow` / `prefer` (and no sslmode at all): we connect without TLS.
+    /// `sslmode=allow` / `prefer` (and no sslmode at all): TLS when the server offers it.
     Prefer,
+    /// `sslmode=require`: TLS, certificate not checked.
+    Require,
+    /// `sslmode=verify-ca`: TLS, chain checked against `sslrootcert`.
+    VerifyCa,
+    /// `sslmode=verify-full`: TLS, chain and host name checked.
+    VerifyFull,
 }
 
 /// A parsed data source name.
@@ -48,6 +54,8 @@ pub struct Dsn {
     pub dbname: Option<String>,
     /// TLS mode.
     pub sslmode: SslMode,
+    /// `sslrootcert`: PEM roots for `verify-ca`/`verify-full`.
+    pub sslrootcert: Option<std::path::PathBuf>,
     /// `application_name` from the DSN, if any.
     pub application_name: Option<String>,
     /// `connect_timeout` from the DSN, if any.
@@ -74,7 +82,6 @@ const IGNORED_KEYS: &[&str] = &[
     "fallback_application_name",
     "sslcert",
     "sslkey",
-    "sslrootcert",
     "sslsni",
     "sslinline",
     "sslpassword",
@@ -132,6 +139,7 @@ impl Dsn {
             password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
             dbname: std::env::var("PGDATABASE").ok().filter(|d| !d.is_empty()),
             sslmode: SslMode::Prefer,
+            sslrootcert: None,
             application_name: None,
             connect_timeout: None,
             options: Vec::new(),
@@ -158,15 +166,17 @@ impl Dsn {
                     dsn.sslmode = match value.as_str() {
                         "disable" => SslMode::Disable,
                         "allow" | "prefer" => SslMode::Prefer,
-                        "require" | "verify-ca" | "verify-full" => {
-                            return Err(dsn.invalid(format!(
-                                "sslmode={value} needs TLS to PostgreSQL, which this exporter does not support yet (use sslmode=disable or prefer)"
-                            )));
-                        }
+                        "require" => SslMode::Require,
+                        "verify-ca" => SslMode::VerifyCa,
+                        "verify-full" => SslMode::VerifyFull,
                         other => {
                             return Err(dsn.invalid(format!("unknown sslmode {other:?}")));
                         }
                     }
+                }
+                "sslrootcert" => {
+                    dsn.sslrootcert = Some(value.into())
+                        .filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty())
                 }
                 "application_name" => dsn.application_name = Some(value),
                 "connect_timeout" => {
@@ -190,7 +200,37 @@ impl Dsn {
         if dsn.host.contains(',') {
             return Err(dsn.invalid("multiple hosts are not supported".to_owned()));
         }
+        if matches!(dsn.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+            && dsn.sslrootcert.is_none()
+        {
+            return Err(dsn.invalid(format!(
+                "sslmode={} needs sslrootcert=<PEM file>",
+                dsn.sslmode_name()
+            )));
+        }
         Ok(dsn)
+    }
+
+    fn sslmode_name(&self) -> &'static str {
+        match self.sslmode {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// The TLS connector for this DSN's `sslmode` (reads `sslrootcert`).
+    pub fn tls(&self) -> Result<crate::tls::MakeRustls, String> {
+        use crate::tls::{MakeRustls, Verify};
+        match self.sslmode {
+            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
+                MakeRustls::new(Verify::None, None)
+            }
+            SslMode::VerifyCa => MakeRustls::new(Verify::Ca, self.sslrootcert.as_deref()),
+            SslMode::VerifyFull => MakeRustls::new(Verify::Full, self.sslrootcert.as_deref()),
+        }
     }
 
     fn invalid(&self, reason: String) -> DsnError {
@@ -215,10 +255,19 @@ impl Dsn {
     /// Adds a `key=value` option the way an auth module's `options` do (`sslmode` is validated).
     pub fn set_option(&mut self, key: &str, value: &str) -> Result<(), DsnError> {
         let mut pairs = vec![("host".to_owned(), self.host.clone())];
+        if let Some(root) = &self.sslrootcert {
+            pairs.push(("sslrootcert".to_owned(), root.display().to_string()));
+        }
         pairs.push((key.to_owned(), value.to_owned()));
         let parsed = Dsn::from_pairs(pairs)?;
         match key {
-            "sslmode" => self.sslmode = parsed.sslmode,
+            "sslmode" => {
+                self.sslmode = parsed.sslmode;
+                if parsed.sslrootcert.is_some() {
+                    self.sslrootcert = parsed.sslrootcert;
+                }
+            }
+            "sslrootcert" => self.sslrootcert = parsed.sslrootcert,
             "application_name" => self.application_name = parsed.application_name,
             "connect_timeout" => self.connect_timeout = parsed.connect_timeout,
             "dbname" => self.dbname = parsed.dbname,
@@ -257,9 +306,10 @@ impl Dsn {
                 self.dbname.as_deref().unwrap_or("")
             ));
         }
-        if self.sslmode == SslMode::Disable {
+        if self.sslmode != SslMode::Prefer {
             s.push_str(if s.contains('?') { "&" } else { "?" });
-            s.push_str("sslmode=disable");
+            s.push_str("sslmode=");
+            s.push_str(self.sslmode_name());
         }
         s
     }
@@ -288,6 +338,9 @@ impl Dsn {
         c.ssl_mode(match self.sslmode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         });
         c.application_name(
             self.application_name
@@ -570,7 +623,7 @@ mod tests {
             "postgresql://bob:hunter2@h:5432/db?sslmode=verify-full",
             "host=h password='hunter2",
             "host=h password=hunter2 port=x",
-            "host=h password=hunter2 sslmode=require",
+            "host=h password=hunter2 sslmode=verify-ca",
         ] {
             let e = Dsn::parse(input).unwrap_err().to_string();
             assert!(!e.contains("hunter2"), "{input}: {e}");

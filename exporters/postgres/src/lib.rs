@@ -27,6 +27,7 @@ pub mod legacy;
 pub mod queries;
 pub mod session;
 pub mod target;
+pub mod tls;
 
 pub use auth_modules::AuthModules;
 pub use dsn::{Dsn, DsnError};
@@ -210,6 +211,11 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         if dsns.is_empty() {
             return Err(ConfigError::NoDsn);
+        }
+        for dsn in &dsns {
+            dsn.tls().map_err(|reason| {
+                ConfigError::Invalid(format!("TLS settings of {}: {reason}", dsn.redacted()))
+            })?;
         }
         let mut collectors = Vec::new();
         for name in &self.collectors {

@@ -149,6 +149,7 @@ struct ConnState {
 pub struct Target {
     spec: TargetSpec,
     pg_config: tokio_postgres::Config,
+    tls: Result<crate::tls::MakeRustls, String>,
     opts: Arc<ScrapeOptions>,
     caches: Arc<SlowCaches>,
     /// Legacy groups first, then the collectors (lock-prone last); no per-collector samples are
@@ -193,6 +194,7 @@ impl Target {
             }
         }
         Self {
+            tls: spec.dsn.tls(),
             opts: Arc::new(spec.opts.clone()),
             caches: Arc::new(SlowCaches::default()),
             runner: CollectorRunner::new(groups, None),
@@ -313,8 +315,13 @@ impl Target {
             // Stop whatever statement is still running so the connection is free again; the
             // answer does not wait for it.
             let token = conn.client.cancel_token();
+            let tls = self.tls.clone();
             tokio::spawn(async move {
-                if let Err(error) = token.cancel_query(NoTls).await {
+                let result = match tls {
+                    Ok(tls) => token.cancel_query(tls).await,
+                    Err(_) => token.cancel_query(NoTls).await,
+                };
+                if let Err(error) = result {
                     tracing::debug!(error = %error, "Cancel request failed.");
                 }
             });
@@ -405,7 +412,8 @@ impl Target {
     }
 
     async fn connect(&self) -> Result<Conn, CollectError> {
-        let (client, connection) = self.pg_config.connect(NoTls).await.map_err(backend)?;
+        let tls = self.tls.clone().map_err(CollectError::Backend)?;
+        let (client, connection) = self.pg_config.connect(tls).await.map_err(backend)?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "PostgreSQL connection closed.");
