@@ -217,3 +217,19 @@ fn a_port_in_use_is_a_clear_error_and_a_nonzero_exit() {
     assert!(stderr.contains("cannot listen for /metrics"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_bad_env_value_is_one_clear_line_and_a_nonzero_exit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_minimal"))
+        .env("MCP_METRICS_ADDR", "127.0.0.1:0")
+        .env("MCP_LOG_FORMAT", "bogus")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"invalid MCP_LOG_FORMAT="bogus": want pretty, compact, json or off"#),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -142,10 +142,10 @@ where
 }
 
 /// Field names already written to the line. A small fixed array: events have few fields, and
-/// past 24 we stop de-duplicating rather than allocate.
+/// past 16 we stop de-duplicating rather than allocate.
 #[derive(Default)]
 struct Seen {
-    names: [&'static str; 24],
+    names: [&'static str; 16],
     len: usize,
 }
 

@@ -22,6 +22,9 @@ pub(crate) const LINE_CAPACITY: usize = 256;
 /// queue is detected before the caller pays for formatting.
 const MIN_COST: usize = LINE_CAPACITY + ENTRY_OVERHEAD;
 
+/// Most entries the shipper moves per lock acquisition (about a microsecond of holding).
+const TAKE_CHUNK: usize = 256;
+
 /// Why an event was dropped; the `reason` label of `mcp_log_events_dropped_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DropReason {
@@ -196,17 +199,30 @@ impl Shared {
 
     /// Moves up to `max_bytes` worth (at least one entry) into `out`, oldest first. The moved
     /// entries stay counted as held until [`Shared::release`].
+    ///
+    /// Takes the lock for at most [`TAKE_CHUNK`] entries at a time, so a caller never waits
+    /// behind a whole batch being moved.
     pub(crate) fn take_batch(&self, max_bytes: usize, max_events: usize, out: &mut Vec<Entry>) {
-        let mut q = self.lock();
         let mut bytes = 0;
-        while let Some(front) = q.front() {
-            let c = front.cost();
-            if !out.is_empty() && (bytes + c > max_bytes || out.len() >= max_events) {
-                break;
+        loop {
+            let mut q = self.lock();
+            let mut moved = 0;
+            while let Some(front) = q.front() {
+                let c = front.cost();
+                if !out.is_empty() && (bytes + c > max_bytes || out.len() >= max_events) {
+                    return;
+                }
+                bytes += c;
+                if let Some(e) = q.pop_front() {
+                    out.push(e);
+                }
+                moved += 1;
+                if moved == TAKE_CHUNK {
+                    break;
+                }
             }
-            bytes += c;
-            if let Some(e) = q.pop_front() {
-                out.push(e);
+            if moved < TAKE_CHUNK {
+                return;
             }
         }
     }
@@ -267,6 +283,22 @@ mod tests {
         let mut out = Vec::new();
         s.take_batch(usize::MAX, usize::MAX, &mut out);
         assert!(out[0].line.ends_with('2'));
+    }
+
+    #[test]
+    fn batches_span_several_lock_chunks_and_respect_limits() {
+        let s = Shared::new(10_000, usize::MAX, DropPolicy::Newest, usize::MAX);
+        for i in 0..1_000 {
+            s.push(entry(i));
+        }
+        let mut out = Vec::new();
+        s.take_batch(usize::MAX, 600, &mut out);
+        assert_eq!(out.len(), 600);
+        assert!(out[599].line.ends_with("599"));
+        out.clear();
+        s.take_batch(usize::MAX, 600, &mut out);
+        assert_eq!(out.len(), 400);
+        assert_eq!(s.queued_len(), 0);
     }
 
     #[test]
