@@ -274,14 +274,15 @@ const STAT_STATEMENTS_17: &str = "SELECT pg_get_userbyid(s.userid)::text, d.datn
      WHERE s.total_exec_time > (SELECT percentile_cont(0.1) WITHIN GROUP (ORDER BY total_exec_time) FROM pg_stat_statements) \
      GROUP BY 1, 2, 3 ORDER BY 5 DESC LIMIT 100";
 
-/// `pg_stat_wal_receiver` on a replica (no row on a primary).
-pub const STAT_WAL_RECEIVER: &str = "SELECT COALESCE(sender_host, '')::text, COALESCE(slot_name, '')::text, \
-     COALESCE(status, '')::text, \
-     pg_wal_lsn_diff(receive_start_lsn, '0/0')::float8, receive_start_tli::float8, \
-     pg_wal_lsn_diff(flushed_lsn, '0/0')::float8, received_tli::float8, \
+/// `pg_stat_wal_receiver` on a replica (no row on a primary). `flushed_lsn` exists on 13+.
+pub const STAT_WAL_RECEIVER: &str = "SELECT \
+     trim(both '''' from substring(conninfo from 'host=([^ ]*)'))::text, slot_name::text, status::text, \
+     ((receive_start_lsn - '0/0') % (2^52)::bigint)::float8, receive_start_tli::float8, \
+     ((flushed_lsn - '0/0') % (2^52)::bigint)::float8, received_tli::float8, \
      EXTRACT(EPOCH FROM last_msg_send_time)::float8, EXTRACT(EPOCH FROM last_msg_receipt_time)::float8, \
-     pg_wal_lsn_diff(latest_end_lsn, '0/0')::float8, EXTRACT(EPOCH FROM latest_end_time)::float8 \
-     FROM pg_stat_wal_receiver";
+     ((latest_end_lsn - '0/0') % (2^52)::bigint)::float8, EXTRACT(EPOCH FROM latest_end_time)::float8, \
+     NULLIF(substring(slot_name from 'repmgr_slot_([0-9]*)'), '')::float8 \
+     FROM pg_catalog.pg_stat_wal_receiver";
 
 /// The current WAL position (upstream's pre-PG10 `pg_current_xlog_location`), on a replica the
 /// replayed one.

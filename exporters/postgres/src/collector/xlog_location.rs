@@ -9,7 +9,7 @@ use crate::queries;
 use crate::session::{Session, f, gauge};
 
 const BYTES: &str = "pg_xlog_location_bytes";
-const BYTES_HELP: &str = "Postgres LSN (log sequence number) being generated on primary or replayed on replica (truncated to low 52 bits).";
+const BYTES_HELP: &str = "Postgres LSN (log sequence number) being generated on primary or replayed on replica (truncated to low 52 bits)";
 
 pub(super) struct XlogLocation;
 
