@@ -20,7 +20,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
         || Command::new("id")
             .arg("-u")
@@ -30,7 +30,7 @@ fn is_root() -> bool {
 }
 
 /// Runs a PostgreSQL binary, as `postgres` when we are root (initdb refuses root).
-fn pg_command(bin: &str) -> Command {
+pub fn pg_command(bin: &str) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", &format!("{PG_BIN}/{bin}")]);
@@ -207,7 +207,7 @@ impl Drop for PgCluster {
     }
 }
 
-fn append(path: &Path, text: &str) {
+pub fn append(path: &Path, text: &str) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
