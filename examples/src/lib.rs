@@ -140,6 +140,22 @@ pub async fn run(service: Service) -> Result<(), Box<dyn std::error::Error + Sen
     Ok(())
 }
 
+/// Prints `error` as one line on stderr and picks the exit code: 64 (`EX_USAGE`) for bad
+/// settings, 1 for anything else.
+pub fn fail(program: &str, error: &(dyn std::error::Error + 'static)) -> std::process::ExitCode {
+    eprintln!("{program}: {error}");
+    let usage = matches!(
+        error.downcast_ref::<mcp_instrument::InitError>(),
+        Some(
+            mcp_instrument::InitError::InvalidEnv { .. }
+                | mcp_instrument::InitError::InvalidConfig(_)
+                | mcp_instrument::InitError::LogFilter { .. }
+                | mcp_instrument::InitError::Loki(_)
+        )
+    );
+    std::process::ExitCode::from(if usage { 64 } else { 1 })
+}
+
 /// HELP text for the services' own metrics (Prometheus lints a family without it).
 fn describe() {
     metrics::describe_counter!(

@@ -225,7 +225,7 @@ fn a_bad_env_value_is_one_clear_line_and_a_nonzero_exit() {
         .env("MCP_LOG_FORMAT", "bogus")
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(64), "EX_USAGE");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(r#"invalid MCP_LOG_FORMAT="bogus": want pretty, compact, json or off"#),

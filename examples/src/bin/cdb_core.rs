@@ -1,8 +1,9 @@
 //! `cdb_core`: see the crate docs of `mcp_examples`.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    mcp_examples::run(mcp_examples::Service::Core)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+async fn main() -> std::process::ExitCode {
+    match mcp_examples::run(mcp_examples::Service::Core).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => mcp_examples::fail("cdb_core", error.as_ref()),
+    }
 }

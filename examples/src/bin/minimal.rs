@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let guard = mcp_instrument::init("minimal")?;
+async fn main() -> std::process::ExitCode {
+    let guard = match mcp_instrument::init("minimal") {
+        Ok(guard) => guard,
+        Err(error) => return mcp_examples::fail("minimal", &error),
+    };
     metrics::describe_counter!("minimal_ticks_total", "Work loop iterations.");
     let ticks = metrics::counter!("minimal_ticks_total");
     let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -19,5 +22,5 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     drop(guard);
-    Ok(())
+    std::process::ExitCode::SUCCESS
 }
