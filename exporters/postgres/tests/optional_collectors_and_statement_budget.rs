@@ -139,3 +139,69 @@ fn duplicate_series_are_dropped_and_counted_not_http_500() {
     assert_eq!(text.lines().filter(|l| l.starts_with(&series)).count(), 1);
     assert!(exporter.logs().contains("Dropped duplicate series."));
 }
+
+#[test]
+fn legacy_flags_shape_only_the_legacy_families() {
+    let pg = PgCluster::start_new();
+    let dsn = pg.dsn("postgres");
+    let server = format!("127.0.0.1:{}", pg.port);
+
+    let exporter = Exporter::start(
+        &[
+            ("DATA_SOURCE_NAME", &dsn),
+            ("PG_EXPORTER_METRIC_PREFIX", "foo"),
+            ("PG_EXPORTER_CONSTANT_LABELS", "env=test,team=db"),
+        ],
+        &[],
+    );
+    let text = exporter.metrics();
+    // The prefix replaces `pg` in the built-in maps only, as upstream.
+    assert!(
+        family_type(&text, "foo_stat_activity_count").is_some(),
+        "{text}"
+    );
+    assert!(family_type(&text, "foo_stat_archiver_archived_count").is_some());
+    assert!(family_type(&text, "pg_stat_activity_count").is_none());
+    assert!(family_type(&text, "pg_settings_max_connections").is_some());
+    assert!(family_type(&text, "pg_stat_database_xact_commit").is_some());
+    assert_eq!(sample(&text, "pg_up"), Some(1.0));
+    assert!(text.contains(&format!(
+        "pg_settings_max_connections{{env=\"test\",server=\"{server}\",team=\"db\"}} 50"
+    )));
+    assert!(text.contains(&format!(
+        "foo_stat_archiver_failed_count{{env=\"test\",server=\"{server}\",team=\"db\"}} 0"
+    )));
+    drop(exporter);
+
+    let exporter = Exporter::start(
+        &[
+            ("DATA_SOURCE_NAME", &dsn),
+            ("PG_EXPORTER_DISABLE_DEFAULT_METRICS", "true"),
+            ("PG_EXPORTER_DISABLE_SETTINGS_METRICS", "true"),
+        ],
+        &[],
+    );
+    let text = exporter.metrics();
+    assert!(!text.contains("pg_settings_"));
+    assert!(!text.contains("pg_static"));
+    assert!(!text.contains("pg_stat_activity_count"));
+    assert!(!text.contains("pg_stat_database_conflicts_confl"));
+    assert!(family_type(&text, "pg_stat_database_xact_commit").is_some());
+    assert_eq!(sample(&text, "pg_up"), Some(1.0));
+
+    let exporter = Exporter::start(
+        &[
+            ("DATA_SOURCE_NAME", &dsn),
+            ("PG_EXPORTER_WEB_TELEMETRY_PATH", "/m"),
+        ],
+        &["--collector.disable-defaults", "--collector.locks"],
+    );
+    let (code, text) = exporter.get("/m");
+    assert_eq!(code, 200);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pg_scrape_collector_success{"))
+            .collect::<Vec<_>>(),
+        ["pg_scrape_collector_success{collector=\"locks\"} 1"]
+    );
+}
