@@ -6,8 +6,7 @@
 #[path = "../../instrument/tests/support/mod.rs"]
 mod support;
 
-use std::io::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use support::{FakeLoki, free_port, wait_until};
@@ -34,36 +33,11 @@ fn get(url: &str) -> Option<(u16, String)> {
     Some((resp.status().as_u16(), resp.text().ok()?))
 }
 
-/// `promtool check metrics` on the exposition text; skipped (loudly) only outside CI when
-/// promtool is not installed.
+/// `promtool check metrics` on the exposition text (through mcp-testkit).
 fn promtool_check(body: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").is_err() => {
-            eprintln!("promtool not available ({e}); lint skipped");
-            return;
-        }
-        Err(e) => panic!("promtool is required in CI: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(out) = mcp_testkit::promtool_check_metrics(body) {
+        panic!("promtool check metrics failed:\n{out}\n{body}");
+    }
 }
 
 fn sample(body: &str, prefix: &str) -> f64 {
