@@ -1,0 +1,31 @@
+//! `mcp-redis-exporter`: thin wiring over the library.
+
+use mcp_exporter_core::{cli, logging, web};
+
+fn main() -> anyhow::Result<()> {
+    let cmd = mcp_redis_exporter::command();
+    // Go's flag package accepts `-redis.addr`; deployed units use it.
+    let args = cli::normalize_go_flags(&cmd, std::env::args_os().collect());
+    let matches = cli::parse_or_exit(cmd, args);
+    let (config, web_args, log_args) =
+        mcp_redis_exporter::from_matches(&matches).unwrap_or_else(|e| cli::usage_exit(e));
+    logging::init(&log_args);
+    let config = config.validate().unwrap_or_else(|e| cli::usage_exit(e));
+    let setup = web::WebSetup::from_args(&web_args, mcp_redis_exporter::DEFAULT_LISTEN)
+        .unwrap_or_else(|e| cli::usage_exit(e));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let router = mcp_redis_exporter::app(config, &setup).await?;
+        let listeners = web::bind(&setup).await?;
+        for l in &listeners {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!(address = %addr, "Listening.");
+            }
+        }
+        web::serve(listeners, &setup, router, web::shutdown_signal()).await;
+        Ok(())
+    })
+}

@@ -1,0 +1,398 @@
+//! One Redis target: a persistent multiplexed connection (reconnected with backoff), and the
+//! pipelined round trips that fetch everything one scrape needs.
+//!
+//! redis_exporter opens a new TCP connection (plus AUTH and CLIENT SETNAME) on every scrape, by
+//! design (#1096). We keep one connection per target and share it between concurrent scrapes
+//! (redis-rs multiplexes requests on it), so a scrape costs Redis exactly the commands it asks
+//! for. `INFO ALL`, `CONFIG GET`, `SLOWLOG LEN`, `SLOWLOG GET 1`, `LATENCY LATEST`, `LATENCY
+//! HISTOGRAM`, `CLIENT LIST` and the scripts go in one pipeline: one round trip.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
+
+use crate::keys::{KeyCheck, KeyReport};
+use crate::{Options, ScrapeError};
+
+/// The replies of one scrape, handed to the collectors.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// `INFO ALL`.
+    pub info: String,
+    /// `CONFIG GET ...` as `(key, value)` pairs; `None` when CONFIG is disabled or failed.
+    pub config: Option<Vec<(String, String)>>,
+    /// `SLOWLOG LEN`.
+    pub slowlog_len: Option<i64>,
+    /// `SLOWLOG GET 1`.
+    pub slowlog_last: Option<Value>,
+    /// `LATENCY LATEST`.
+    pub latency_latest: Option<Value>,
+    /// `LATENCY HISTOGRAM`.
+    pub latency_histogram: Option<Value>,
+    /// `CLIENT LIST`.
+    pub client_list: Option<String>,
+    /// `(file name, reply)` of each `--script`.
+    pub scripts: Vec<(String, Result<Value, String>)>,
+    /// Key checks.
+    pub keys: KeyReport,
+    /// Seconds to connect (+AUTH), 0 when the connection was reused.
+    pub connect_seconds: f64,
+    /// Seconds for the PING with `--ping-on-connect`.
+    pub ping_seconds: Option<f64>,
+}
+
+#[derive(Debug)]
+struct ConnState {
+    conn: Option<MultiplexedConnection>,
+    /// No new connection attempt before this instant (backoff after failures).
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+/// One Redis instance we scrape.
+pub struct Target {
+    /// The address without credentials, for logs and errors.
+    pub display: String,
+    client: Client,
+    state: tokio::sync::Mutex<ConnState>,
+    /// Whether the last scrape failed, to log once per state change.
+    failing: Mutex<Option<String>>,
+    /// Self metrics of this target.
+    pub stats: Mutex<TargetStats>,
+}
+
+/// Self metrics kept per target.
+#[derive(Debug, Default, Clone)]
+pub struct TargetStats {
+    /// `redis_exporter_scrapes_total`.
+    pub scrapes: u64,
+    /// `redis_exporter_scrape_duration_seconds_sum`.
+    pub duration_sum: f64,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("display", &self.display)
+            .finish()
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+impl Target {
+    /// A target from a redis-rs client; nothing is connected until the first scrape.
+    pub fn new(display: String, client: Client) -> Self {
+        Target {
+            display,
+            client,
+            state: tokio::sync::Mutex::new(ConnState {
+                conn: None,
+                next_attempt: Instant::now(),
+                backoff: Duration::from_millis(100),
+            }),
+            failing: Mutex::new(None),
+            stats: Mutex::new(TargetStats::default()),
+        }
+    }
+
+    /// Returns the shared connection, connecting first when there is none. The lock is held
+    /// only while connecting, so concurrent scrapes share one connection attempt.
+    async fn connection(
+        &self,
+        opts: &Options,
+        timeout: Duration,
+    ) -> Result<(MultiplexedConnection, f64), ScrapeError> {
+        let mut state = self.state.lock().await;
+        if let Some(conn) = &state.conn {
+            return Ok((conn.clone(), 0.0));
+        }
+        if Instant::now() < state.next_attempt {
+            return Err(ScrapeError::Connect("backing off after failed attempt".into()));
+        }
+        let start = Instant::now();
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        let result = tokio::time::timeout(
+            timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await;
+        let conn = match result {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => {
+                self.fail_connect(&mut state);
+                return Err(classify_connect(&error));
+            }
+            Err(_) => {
+                self.fail_connect(&mut state);
+                return Err(ScrapeError::Timeout);
+            }
+        };
+        let mut conn = conn;
+        if opts.set_client_name {
+            // Once per connection, not per scrape: the name shows in CLIENT LIST like upstream's.
+            let mut cmd = redis::cmd("CLIENT");
+            cmd.arg("SETNAME").arg("redis_exporter");
+            if let Ok(Err(error)) =
+                tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await
+            {
+                tracing::debug!(target_addr = %self.display, error = %error, "CLIENT SETNAME failed.");
+            }
+        }
+        state.backoff = Duration::from_millis(100);
+        state.conn = Some(conn.clone());
+        Ok((conn, start.elapsed().as_secs_f64()))
+    }
+
+    fn fail_connect(&self, state: &mut ConnState) {
+        state.conn = None;
+        state.next_attempt = Instant::now() + state.backoff;
+        state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Drops the connection after an I/O error or a timeout, so the next scrape reconnects
+    /// instead of queueing behind replies that may never come.
+    async fn reset(&self) {
+        let mut state = self.state.lock().await;
+        state.conn = None;
+    }
+
+    /// Fetches everything one scrape needs before `deadline`.
+    pub async fn fetch(
+        &self,
+        opts: &Options,
+        checks: &KeyCheck,
+        deadline: tokio::time::Instant,
+    ) -> Result<Snapshot, ScrapeError> {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let timeout = remaining.min(opts.connection_timeout);
+        let result = tokio::time::timeout_at(deadline, self.fetch_inner(opts, checks, timeout)).await;
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => Err(ScrapeError::Timeout),
+        };
+        if let Err(error) = &result
+            && error.drops_connection()
+        {
+            self.reset().await;
+        }
+        self.log_state(&result);
+        result
+    }
+
+    async fn fetch_inner(
+        &self,
+        opts: &Options,
+        checks: &KeyCheck,
+        timeout: Duration,
+    ) -> Result<Snapshot, ScrapeError> {
+        let (mut conn, connect_seconds) = self.connection(opts, timeout).await?;
+        let mut snap = Snapshot {
+            connect_seconds,
+            ..Snapshot::default()
+        };
+        if opts.ping_on_connect {
+            let start = Instant::now();
+            redis::cmd("PING")
+                .query_async::<Value>(&mut conn)
+                .await
+                .map_err(|e| classify(&e))?;
+            snap.ping_seconds = Some(start.elapsed().as_secs_f64());
+        }
+
+        let mut pipe = Pipeline::with_capacity(8 + opts.scripts.len());
+        pipe.cmd("INFO").arg("ALL");
+        let config_idx = if opts.config_command != "-" {
+            let mut c = redis::cmd(&opts.config_command);
+            c.arg("GET");
+            if opts.include_config_metrics {
+                c.arg("*");
+            } else {
+                c.arg(CONFIG_KEYS);
+            }
+            pipe.add_command(c);
+            Some(pipe.len() - 1)
+        } else {
+            None
+        };
+        pipe.cmd("SLOWLOG").arg("LEN");
+        pipe.cmd("SLOWLOG").arg("GET").arg(1);
+        pipe.cmd("LATENCY").arg("LATEST");
+        let histogram_idx = if opts.exclude_latency_histogram_metrics {
+            None
+        } else {
+            pipe.cmd("LATENCY").arg("HISTOGRAM");
+            Some(pipe.len() - 1)
+        };
+        let clients_idx = if opts.export_client_list {
+            pipe.cmd("CLIENT").arg("LIST");
+            Some(pipe.len() - 1)
+        } else {
+            None
+        };
+        let scripts_start = pipe.len();
+        for script in &opts.scripts {
+            pipe.cmd("EVAL").arg(&script.body).arg(0);
+        }
+        let n = pipe.len();
+        let replies = conn
+            .req_packed_commands(&pipe, 0, n)
+            .await
+            .map_err(|e| classify(&e))?;
+        let mut replies = replies.into_iter();
+        let mut next = || replies.next().unwrap_or(Value::Nil);
+
+        snap.info = match next() {
+            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Value::VerbatimString { text, .. } => text,
+            Value::SimpleString(s) => s,
+            Value::ServerError(e) => return Err(classify_code(e.code())),
+            _ => return Err(ScrapeError::Protocol("INFO returned no text".into())),
+        };
+        if config_idx.is_some() {
+            snap.config = config_pairs(next());
+        }
+        snap.slowlog_len = match next() {
+            Value::Int(n) => Some(n),
+            _ => None,
+        };
+        snap.slowlog_last = ok_value(next());
+        snap.latency_latest = ok_value(next());
+        if histogram_idx.is_some() {
+            snap.latency_histogram = ok_value(next());
+        }
+        if clients_idx.is_some() {
+            snap.client_list = match next() {
+                Value::BulkString(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Value::VerbatimString { text, .. } => Some(text),
+                _ => None,
+            };
+        }
+        debug_assert_eq!(scripts_start, n - opts.scripts.len());
+        for script in &opts.scripts {
+            let reply = match next() {
+                Value::ServerError(e) => Err(e.details().unwrap_or("script error").to_owned()),
+                v => Ok(v),
+            };
+            snap.scripts.push((script.name.clone(), reply));
+        }
+        if !checks.is_empty() {
+            snap.keys = crate::keys::run(&mut conn, checks, opts).await?;
+        }
+        Ok(snap)
+    }
+
+    fn log_state(&self, result: &Result<Snapshot, ScrapeError>) {
+        let now = result.as_ref().err().map(ScrapeError::to_string);
+        let Ok(mut last) = self.failing.lock() else {
+            return;
+        };
+        if *last != now {
+            match &now {
+                Some(error) => tracing::warn!(
+                    target_addr = %self.display,
+                    error = %error,
+                    "Redis scrape failed."
+                ),
+                None => tracing::info!(target_addr = %self.display, "Redis scrape succeeded."),
+            }
+            *last = now;
+        }
+    }
+}
+
+/// Only the settings the default families need (Redis 7 takes several patterns; 6.x answers
+/// with an error, and then we retry with `*` next time — see `config_pairs`).
+const CONFIG_KEYS: &[&str] = &[
+    "maxmemory",
+    "maxclients",
+    "io-threads",
+    "databases",
+    "client-output-buffer-limit",
+];
+
+fn ok_value(v: Value) -> Option<Value> {
+    match v {
+        Value::ServerError(_) | Value::Nil => None,
+        v => Some(v),
+    }
+}
+
+fn config_pairs(v: Value) -> Option<Vec<(String, String)>> {
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => return None,
+    };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        if let (Some(k), Some(v)) = (text(&k), text(&v)) {
+            out.push((k, v));
+        }
+    }
+    Some(out)
+}
+
+/// The text of a string reply.
+pub fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn classify_code(code: &str) -> ScrapeError {
+    if code.eq_ignore_ascii_case("NOAUTH") || code.eq_ignore_ascii_case("WRONGPASS") {
+        ScrapeError::Auth(code.to_owned())
+    } else {
+        ScrapeError::Protocol(format!("server error {code}"))
+    }
+}
+
+fn classify_connect(e: &redis::RedisError) -> ScrapeError {
+    match classify(e) {
+        ScrapeError::Protocol(msg) => ScrapeError::Connect(msg),
+        other => other,
+    }
+}
+
+/// Maps a redis-rs error to a stable category. The text never includes the URL (it could carry
+/// a password), only the error kind.
+pub fn classify(e: &redis::RedisError) -> ScrapeError {
+    use redis::ErrorKind;
+    if e.is_timeout() {
+        return ScrapeError::Timeout;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed => ScrapeError::Auth("authentication failed".into()),
+        ErrorKind::IoError => ScrapeError::Connect(if e.is_connection_refusal() {
+            "connection refused".into()
+        } else {
+            "io error".into()
+        }),
+        _ => {
+            let code = e.code().unwrap_or("");
+            if code == "NOAUTH" || code == "WRONGPASS" {
+                ScrapeError::Auth(code.to_owned())
+            } else if e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() {
+                ScrapeError::Connect("connection lost".into())
+            } else {
+                ScrapeError::Protocol(format!("{:?}", e.kind()))
+            }
+        }
+    }
+}
+
+/// A shared, reference-counted target.
+pub type SharedTarget = Arc<Target>;
