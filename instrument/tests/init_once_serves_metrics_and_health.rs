@@ -83,6 +83,25 @@ fn init_once_serves_metrics_health_and_ships_logs() {
         }
     });
     assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    // Without a traceparent, each request gets a fresh random id.
+    let fresh: Vec<String> = rt.block_on(async {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let req = http::Request::builder()
+                .uri("/b")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            ids.push(resp.headers()["x-trace-id"].to_str().unwrap().to_owned());
+        }
+        ids
+    });
+    assert_ne!(fresh[0], fresh[1]);
+    assert!(
+        fresh
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    );
 
     tracing::info!(order_id = 7, "Order accepted.");
     assert!(fake.wait_for_entries(1, Duration::from_secs(30)));
@@ -97,7 +116,7 @@ fn init_once_serves_metrics_health_and_ships_logs() {
     assert_eq!(status, 200);
     for want in [
         r#"http_server_requests_total{service="svc",instance="box1",method="GET",route="/a/{id}",status="200"} 2"#,
-        r#"http_server_requests_total{service="svc",instance="box1",method="GET",route="/b",status="200"} 1"#,
+        r#"http_server_requests_total{service="svc",instance="box1",method="GET",route="/b",status="200"} 3"#,
         r#"http_server_requests_total{service="svc",instance="box1",method="GET",route="other",status="200"} 1"#,
         r#"mcp_http_route_overflow_total{service="svc",instance="box1"} 1"#,
         r#"mcp_build_info{service="svc",instance="box1",version="1.2.3"} 1"#,
