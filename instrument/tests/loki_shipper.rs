@@ -300,3 +300,24 @@ fn the_receiver_accepts_loki_json_too() {
     assert_eq!(resp.status().as_u16(), 204);
     assert_eq!(fake.entries()[0].line, "hello");
 }
+
+#[test]
+fn an_over_long_line_is_shipped_truncated_and_does_not_sink_its_batch() {
+    let fake = FakeLoki::start();
+    let (d, handle) = shipper(&fake.url(), |c| c.max_line_bytes = 8 << 10);
+    let huge = "z".repeat(100_000);
+    emit(&d, 0, 5);
+    tracing::dispatcher::with_default(&d, || tracing::info!(blob = %huge, "Huge."));
+    emit(&d, 5, 5);
+    assert!(fake.wait_for_entries(11, WAIT));
+    let report = handle.shutdown();
+    assert_eq!(report.stats.sent, 11);
+    let truncated: Vec<_> = fake
+        .entries()
+        .into_iter()
+        .filter(|e| e.json()["truncated"] == true)
+        .collect();
+    assert_eq!(truncated.len(), 1);
+    assert!(truncated[0].line.len() <= 8 << 10);
+    assert!(truncated[0].json()["original_bytes"].as_u64().unwrap() > 100_000);
+}

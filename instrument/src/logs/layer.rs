@@ -131,6 +131,9 @@ where
             push_json_str(&mut line, meta.target());
         }
         line.push('}');
+        if line.len() > shared.max_line_bytes {
+            line = truncated(&line, level, shared.max_line_bytes);
+        }
 
         shared.push(Entry {
             secs: now.as_secs() as i64,
@@ -139,6 +142,24 @@ where
             line,
         });
     }
+}
+
+/// Replaces an over-long line by a small valid JSON object that says so.
+fn truncated(line: &str, level: u8, max: usize) -> String {
+    let keep = max.saturating_sub(256).min(4096);
+    let mut cut = keep.min(line.len());
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(cut + 128);
+    out.push_str("{\"level\":\"");
+    out.push_str(LEVEL_NAMES[level as usize]);
+    out.push_str("\",\"truncated\":true,\"original_bytes\":");
+    push_u64(&mut out, line.len() as u64);
+    out.push_str(",\"msg\":");
+    push_json_str(&mut out, &line[..cut]);
+    out.push('}');
+    out
 }
 
 /// Field names already written to the line. A small fixed array: events have few fields, and
@@ -373,6 +394,17 @@ mod tests {
         let mut s = String::new();
         push_json_str(&mut s, "a\"b\\c\nd\u{1}é");
         assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn an_over_long_line_becomes_a_valid_truncation_notice() {
+        let long = format!("{{\"msg\":\"{}é\"}}", "x".repeat(10_000));
+        let t = truncated(&long, 3, 1024);
+        assert!(t.len() < 2048, "{}", t.len());
+        assert!(t.starts_with(
+            "{\"level\":\"warn\",\"truncated\":true,\"original_bytes\":10012,\"msg\":\"{\\\"msg"
+        ));
+        assert!(t.ends_with("\"}"));
     }
 
     #[test]

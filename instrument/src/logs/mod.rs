@@ -90,6 +90,10 @@ pub struct LokiConfig {
     pub flush_timeout: Duration,
     /// `X-Scope-OrgID` tenant, for multi-tenant Loki.
     pub tenant: Option<String>,
+    /// Longest line shipped, in bytes. Default 64 KiB, under Loki's 256 KB `max_line_size`,
+    /// whose 400 would otherwise drop the whole batch. A longer line is replaced by a JSON
+    /// object with `"truncated":true`, its original size and its first 4 KiB as `msg`.
+    pub max_line_bytes: usize,
 }
 
 impl LokiConfig {
@@ -110,6 +114,7 @@ impl LokiConfig {
             max_backoff: Duration::from_secs(30),
             flush_timeout: Duration::from_secs(5),
             tenant: None,
+            max_line_bytes: 64 << 10,
         }
     }
 }
@@ -268,12 +273,9 @@ pub fn loki(cfg: LokiConfig) -> Result<(LokiLayer, LokiHandle), InitError> {
         .map_err(|e| InitError::Loki(e.to_string()))?;
     // Wake the shipper once a full batch is waiting, or half the bound, whichever is smaller.
     let wake_bytes = cfg.batch_max_bytes.min(cfg.max_bytes / 2).max(1);
-    let shared = Arc::new(Shared::new(
-        cfg.max_events,
-        cfg.max_bytes,
-        cfg.drop_policy,
-        wake_bytes,
-    ));
+    let mut shared = Shared::new(cfg.max_events, cfg.max_bytes, cfg.drop_policy, wake_bytes);
+    shared.max_line_bytes = cfg.max_line_bytes.max(256);
+    let shared = Arc::new(shared);
     let (tx, rx) = tokio::sync::watch::channel(None);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let shipper = shipper::Shipper {

@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     pub held_bytes: AtomicUsize,
     pub max_events: usize,
     pub max_bytes: usize,
+    /// Longest line shipped; longer ones are replaced by a truncation notice.
+    pub max_line_bytes: usize,
     pub policy: DropPolicy,
     /// Held bytes at which the shipper is woken before `batch_wait` runs out.
     pub wake_bytes: usize,
@@ -101,6 +103,7 @@ impl Shared {
             held_bytes: AtomicUsize::new(0),
             max_events,
             max_bytes,
+            max_line_bytes: usize::MAX,
             policy,
             wake_bytes,
             wake: tokio::sync::Notify::new(),
