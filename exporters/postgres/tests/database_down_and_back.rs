@@ -33,7 +33,7 @@ fn exporter_backends(pg: &PgCluster) -> usize {
 
 #[test]
 fn killed_cluster_is_pg_up_0_at_once_and_pg_up_1_after_restart() {
-    let pg = PgCluster::start_new();
+    let mut pg = PgCluster::start_new();
     let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &pg.dsn("postgres"))], &[]);
     for _ in 0..5 {
         let text = exporter.metrics();

@@ -433,14 +433,14 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
 
     // A walsender streaming into the slot.
     let wal_dir = tempfile::tempdir().unwrap();
-    let mut receiver = Command::new(format!("{PG_BIN}/pg_receivewal"))
+    let mut receiver = Command::new(mcp_testkit::find_binary("pg_receivewal").unwrap())
         .args([
             "-D",
             wal_dir.path().to_str().unwrap(),
             "-S",
             "golden_slot",
             "-h",
-            pg.dir.path().to_str().unwrap(),
+            "127.0.0.1",
             "-p",
             &pg.port.to_string(),
             "-U",
@@ -448,7 +448,7 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
             "--no-loop",
         ])
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(pg.dir.path().join("receivewal.log")).unwrap())
+        .stderr(std::fs::File::create(pg.dir().join("receivewal.log")).unwrap())
         .spawn()
         .unwrap();
 
@@ -486,7 +486,7 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
         if n != "1" {
             eprintln!(
                 "receivewal: {}",
-                std::fs::read_to_string(pg.dir.path().join("receivewal.log")).unwrap_or_default()
+                std::fs::read_to_string(pg.dir().join("receivewal.log")).unwrap_or_default()
             );
         }
         n == "1"

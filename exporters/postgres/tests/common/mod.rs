@@ -7,10 +7,8 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -33,66 +31,42 @@ pub fn is_root() -> bool {
 pub fn pg_command(bin: &str) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", &format!("{PG_BIN}/{bin}")]);
+        c.args(["-u", "postgres", "--"])
+            .arg(mcp_testkit::find_binary(bin).unwrap());
         c
     } else {
-        Command::new(format!("{PG_BIN}/{bin}"))
+        Command::new(mcp_testkit::find_binary(bin).unwrap())
     }
 }
 
+/// A cluster from `mcp_testkit::PgCluster` (free port, trust auth, run as `postgres`), with the
+/// extras these tests need: pg_stat_statements preloaded, a short deadlock timeout, an optional
+/// password-only `pg_hba.conf`, interactive psql sessions, crash and restart.
 pub struct PgCluster {
-    pub dir: tempfile::TempDir,
+    inner: mcp_testkit::PgCluster,
     pub port: u16,
 }
 
+/// Settings every test cluster gets.
+const BASE_CONF: &str =
+    "shared_preload_libraries = 'pg_stat_statements'\ndeadlock_timeout = '100ms'\n";
+
 impl PgCluster {
-    /// initdb + start. `hba_password` makes TCP connections need a password (scram).
+    /// Start with extra `postgresql.conf` lines. `hba_password` makes TCP connections of every
+    /// role but `postgres` need a password (scram).
     pub fn start_with(extra_conf: &str, hba_password: bool) -> PgCluster {
-        let dir = tempfile::Builder::new()
-            .prefix("mcp-pg-")
-            .tempdir()
-            .unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres", dir.path().to_str().unwrap()])
-                .status()
-                .unwrap();
-        }
-        let data = dir.path().join("data");
-        let out = pg_command("initdb")
-            .args([
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
-        let conf = format!(
-            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
-             fsync = off\nshared_preload_libraries = 'pg_stat_statements'\nmax_connections = 50\n\
-             deadlock_timeout = '100ms'\n{extra_conf}\n",
-            dir.path().display()
-        );
-        append(&data.join("postgresql.conf"), &conf);
+        let inner = mcp_testkit::PgCluster::start_with_conf(&format!("{BASE_CONF}{extra_conf}"))
+            .expect("start PostgreSQL");
+        let port = inner.port();
+        let c = PgCluster { inner, port };
         if hba_password {
-            // Local socket stays trust (for psql in tests); TCP needs a password.
             std::fs::write(
-                data.join("pg_hba.conf"),
+                c.data().join("pg_hba.conf"),
                 "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
             )
             .unwrap();
+            c.psql("postgres", "SELECT pg_reload_conf()");
         }
-        let c = PgCluster { dir, port };
-        c.start();
         c
     }
 
@@ -100,91 +74,42 @@ impl PgCluster {
         Self::start_with("", false)
     }
 
+    /// The temporary directory (server log, data directory `data/`).
+    pub fn dir(&self) -> &Path {
+        self.inner.dir()
+    }
+
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.inner.dir().join("data")
     }
 
-    pub fn start(&self) {
-        let out = pg_command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-l",
-                self.dir.path().join("server.log").to_str().unwrap(),
-                "-w",
-                "start",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// Kills the server at once (a crash: connections are cut).
+    pub fn stop(&mut self) {
+        self.inner.kill();
     }
 
-    /// Stops the server at once (like a crash, connections are cut).
-    pub fn stop(&self) {
-        let _ = pg_command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
+    /// Starts the same data directory on the same port again.
+    pub fn start(&mut self) {
+        self.inner.restart().expect("restart PostgreSQL");
     }
 
     pub fn dsn(&self, db: &str) -> String {
-        format!(
-            "postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable",
-            self.port
-        )
+        self.inner.dsn(db)
     }
 
-    /// psql over the Unix socket; returns stdout (unaligned, tuples only).
+    /// psql; returns stdout (unaligned, tuples only); panics on error.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = self.psql_output(db, sql);
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.inner.psql(db, sql)
     }
 
-    pub fn psql_output(&self, db: &str, sql: &str) -> Output {
-        Command::new(format!("{PG_BIN}/psql"))
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-h",
-                self.dir.path().to_str().unwrap(),
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
-            .output()
-            .unwrap()
-    }
-
-    /// A psql session kept open; statements are written to its stdin.
+    /// A psql session kept open; statements are written to its stdin one at a time.
     pub fn session(&self, db: &str) -> PsqlSession {
-        let child = Command::new(format!("{PG_BIN}/psql"))
+        let child = Command::new(mcp_testkit::find_binary("psql").unwrap())
             .args([
                 "-X",
                 "-q",
                 "-h",
-                self.dir.path().to_str().unwrap(),
+                "127.0.0.1",
                 "-p",
                 &self.port.to_string(),
                 "-U",
@@ -198,12 +123,6 @@ impl PgCluster {
             .spawn()
             .unwrap();
         PsqlSession { child }
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
