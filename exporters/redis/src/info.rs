@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(info.fields[2].section, "Keyspace");
         assert_eq!(major_version(&info), Some(7));
         let kv: Vec<_> = parse_kv(info.get("db0").unwrap()).collect();
-        assert_eq!(kv, vec![("keys", "5"), ("expires", "1"), ("avg_ttl", "300")]);
+        assert_eq!(
+            kv,
+            vec![("keys", "5"), ("expires", "1"), ("avg_ttl", "300")]
+        );
         assert!(info.has_section("keyspace"));
     }
 

@@ -89,7 +89,10 @@ pub struct KeyReport {
     pub truncated: u64,
 }
 
-async fn query(conn: &mut MultiplexedConnection, pipe: &Pipeline) -> Result<Vec<Value>, ScrapeError> {
+async fn query(
+    conn: &mut MultiplexedConnection,
+    pipe: &Pipeline,
+) -> Result<Vec<Value>, ScrapeError> {
     conn.req_packed_commands(pipe, 0, pipe.len())
         .await
         .map_err(|e| classify(&e))
@@ -148,7 +151,14 @@ pub async fn run(
     let mut report = KeyReport::default();
     let mut wanted: Vec<(u32, String)> = checks.single.clone();
     for (db, pattern) in &checks.patterns {
-        let (keys, cut) = scan(conn, *db, pattern, opts.check_keys_batch_size, opts.check_keys_limit).await?;
+        let (keys, cut) = scan(
+            conn,
+            *db,
+            pattern,
+            opts.check_keys_batch_size,
+            opts.check_keys_limit,
+        )
+        .await?;
         report.truncated += u64::from(cut);
         wanted.extend(keys.into_iter().map(|k| (*db, k)));
     }
@@ -156,14 +166,20 @@ pub async fn run(
         // Counting needs the whole keyspace; a limit of 100 SCAN calls of `batch` keys bounds it.
         let (keys, cut) = scan(conn, *db, pattern, opts.check_keys_batch_size, usize::MAX).await?;
         report.truncated += u64::from(cut);
-        report.counts.push((*db, pattern.clone(), keys.len() as f64));
+        report
+            .counts
+            .push((*db, pattern.clone(), keys.len() as f64));
     }
     wanted.sort();
     wanted.dedup();
     let mut dbs: Vec<u32> = wanted.iter().map(|(db, _)| *db).collect();
     dbs.dedup();
     for db in dbs {
-        let keys: Vec<&String> = wanted.iter().filter(|(d, _)| *d == db).map(|(_, k)| k).collect();
+        let keys: Vec<&String> = wanted
+            .iter()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k)
+            .collect();
         // Round trip 1: the type of each key.
         let mut pipe = Pipeline::with_capacity(keys.len() + 1);
         pipe.cmd("SELECT").arg(db).ignore();
@@ -199,7 +215,10 @@ pub async fn run(
         }
         let mut replies = query(conn, &pipe).await?.into_iter().skip(1);
         for (key, with_value) in plan {
-            let size = replies.next().and_then(|v| text(&v)).and_then(|s| s.parse().ok());
+            let size = replies
+                .next()
+                .and_then(|v| text(&v))
+                .and_then(|s| s.parse().ok());
             let value = if with_value {
                 replies.next().and_then(|v| text(&v))
             } else {
@@ -224,7 +243,11 @@ mod tests {
     fn key_args_parse_like_upstream() {
         assert_eq!(
             parse_key_arg("db3=user:*, session:* ,1=x").unwrap(),
-            vec![(3, "user:*".into()), (0, "session:*".into()), (1, "x".into())]
+            vec![
+                (3, "user:*".into()),
+                (0, "session:*".into()),
+                (1, "x".into())
+            ]
         );
         assert!(parse_key_arg("dbx=a").is_err());
         assert!(parse_key_arg("db1=").is_err());

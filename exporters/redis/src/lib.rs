@@ -309,12 +309,11 @@ impl Config {
         }
         let password_map = match &self.redis_password_file {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                        what: "--redis.password-file",
-                        path: path.clone(),
-                        source,
-                    })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    what: "--redis.password-file",
+                    path: path.clone(),
+                    source,
+                })?;
                 // The error names the file, never its content.
                 serde_json::from_str::<HashMap<String, String>>(&text)
                     .map_err(|_| {
@@ -329,13 +328,17 @@ impl Config {
             }
             None => HashMap::new(),
         };
-        let read = |what: &'static str, p: &Option<PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+        let read = |what: &'static str,
+                    p: &Option<PathBuf>|
+         -> Result<Option<Vec<u8>>, ConfigError> {
             match p {
-                Some(path) => std::fs::read(path).map(Some).map_err(|source| ConfigError::Read {
-                    what,
-                    path: path.clone(),
-                    source,
-                }),
+                Some(path) => std::fs::read(path)
+                    .map(Some)
+                    .map_err(|source| ConfigError::Read {
+                        what,
+                        path: path.clone(),
+                        source,
+                    }),
                 None => Ok(None),
             }
         };
@@ -402,8 +405,12 @@ fn normalize_addr(addr: &str) -> String {
 /// Parses a target URI without ever echoing it (it may hold a password).
 fn parse_target(addr: &str) -> Result<redis::ConnectionInfo, String> {
     use redis::IntoConnectionInfo;
-    addr.into_connection_info()
-        .map_err(|e| format!("{:?} (expected redis://host:port, rediss://, unix:// or host:port)", e.kind()))
+    addr.into_connection_info().map_err(|e| {
+        format!(
+            "{:?} (expected redis://host:port, rediss://, unix:// or host:port)",
+            e.kind()
+        )
+    })
 }
 
 /// The address with any `user:password@` removed: what logs and errors may show.
@@ -444,13 +451,22 @@ fn string(id: &'static str, env: &'static str, help: &'static str) -> Arg {
 /// naming the flag, rather than silently ignored.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("check-streams", "REDIS_EXPORTER_CHECK_STREAMS"),
-    ("check-single-streams", "REDIS_EXPORTER_CHECK_SINGLE_STREAMS"),
+    (
+        "check-single-streams",
+        "REDIS_EXPORTER_CHECK_SINGLE_STREAMS",
+    ),
     ("check-key-groups", "REDIS_EXPORTER_CHECK_KEY_GROUPS"),
     ("is-cluster", "REDIS_EXPORTER_IS_CLUSTER"),
     ("is-tile38", "REDIS_EXPORTER_IS_TILE38"),
-    ("tls-server-cert-file", "REDIS_EXPORTER_TLS_SERVER_CERT_FILE"),
+    (
+        "tls-server-cert-file",
+        "REDIS_EXPORTER_TLS_SERVER_CERT_FILE",
+    ),
     ("tls-server-key-file", "REDIS_EXPORTER_TLS_SERVER_KEY_FILE"),
-    ("tls-server-ca-cert-file", "REDIS_EXPORTER_TLS_SERVER_CA_CERT_FILE"),
+    (
+        "tls-server-ca-cert-file",
+        "REDIS_EXPORTER_TLS_SERVER_CA_CERT_FILE",
+    ),
 ];
 
 /// Every flag, with redis_exporter's names and env vars, plus `--web.*` and `--log.*`.
@@ -506,7 +522,9 @@ pub fn command() -> Command {
         a.env("REDIS_EXPORTER_WEB_LISTEN_ADDRESS")
             .help("Address to listen on for web interface and telemetry [default: :9121]")
     })
-    .mut_arg("telemetry_path", |a| a.env("REDIS_EXPORTER_WEB_TELEMETRY_PATH"))
+    .mut_arg("telemetry_path", |a| {
+        a.env("REDIS_EXPORTER_WEB_TELEMETRY_PATH")
+    })
 }
 
 /// Reads the parsed flags into a [`Config`] and the web/log flags.
@@ -536,7 +554,9 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
     if let Some(v) = s("redis.password") {
         c.redis_password = Secret(v);
     }
-    c.redis_password_file = s("redis.password-file").filter(|v| !v.is_empty()).map(PathBuf::from);
+    c.redis_password_file = s("redis.password-file")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     if let Some(v) = s("namespace") {
         c.namespace = v;
     }
@@ -557,7 +577,11 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
         c.max_scrape_targets = num("max-scrape-targets", v)? as usize;
     }
     if let Some(v) = s("script") {
-        c.script = v.split(',').filter(|p| !p.trim().is_empty()).map(|p| PathBuf::from(p.trim())).collect();
+        c.script = v
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| PathBuf::from(p.trim()))
+            .collect();
     }
     if let Some(v) = s("config-command") {
         c.config_command = v;
@@ -567,9 +591,15 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
             .map_err(|e| ConfigError::Invalid(format!("--connection-timeout: {e}")))?
             .as_secs_f64();
     }
-    c.tls_client_key_file = s("tls-client-key-file").filter(|v| !v.is_empty()).map(PathBuf::from);
-    c.tls_client_cert_file = s("tls-client-cert-file").filter(|v| !v.is_empty()).map(PathBuf::from);
-    c.tls_ca_cert_file = s("tls-ca-cert-file").filter(|v| !v.is_empty()).map(PathBuf::from);
+    c.tls_client_key_file = s("tls-client-key-file")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    c.tls_client_cert_file = s("tls-client-cert-file")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    c.tls_ca_cert_file = s("tls-ca-cert-file")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let flags: [(&str, &mut bool); 12] = [
         ("skip-tls-verification", &mut c.skip_tls_verification),
         ("include-system-metrics", &mut c.include_system_metrics),
@@ -580,8 +610,14 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
         ("ping-on-connect", &mut c.ping_on_connect),
         ("redis-only-metrics", &mut c.redis_only_metrics),
         ("set-client-name", &mut c.set_client_name),
-        ("exclude-latency-histogram-metrics", &mut c.exclude_latency_histogram_metrics),
-        ("disable-exporting-key-values", &mut c.disable_exporting_key_values),
+        (
+            "exclude-latency-histogram-metrics",
+            &mut c.exclude_latency_histogram_metrics,
+        ),
+        (
+            "disable-exporting-key-values",
+            &mut c.disable_exporting_key_values,
+        ),
         ("debug", &mut false),
     ];
     for (id, slot) in flags {
@@ -608,7 +644,11 @@ struct Exporter {
     max_timeout: Duration,
 }
 
-fn build_client(cfg: &ValidatedConfig, addr: &str, password: Option<&Secret>) -> Result<redis::Client, String> {
+fn build_client(
+    cfg: &ValidatedConfig,
+    addr: &str,
+    password: Option<&Secret>,
+) -> Result<redis::Client, String> {
     let mut info = parse_target(addr)?;
     if !cfg.user.is_empty() && info.redis.username.is_none() {
         info.redis.username = Some(cfg.user.clone());
@@ -685,7 +725,12 @@ impl Exporter {
                 };
                 collector::collect_all(&scrape, &mut out);
                 if let Some(ping) = snap.ping_seconds {
-                    out.gauge(name("exporter_last_scrape_ping_time_seconds"), "exporter_last_scrape_ping_time_seconds metric", &[], ping);
+                    out.gauge(
+                        name("exporter_last_scrape_ping_time_seconds"),
+                        "exporter_last_scrape_ping_time_seconds metric",
+                        &[],
+                        ping,
+                    );
                 }
                 (1.0, String::new(), snap.connect_seconds)
             }
@@ -707,14 +752,24 @@ impl Exporter {
             &[("err", err.as_str())],
             if up == 1.0 { 0.0 } else { 1.0 },
         );
-        out.gauge(name("exporter_last_scrape_duration_seconds"), "exporter_last_scrape_duration_seconds metric", &[], elapsed);
+        out.gauge(
+            name("exporter_last_scrape_duration_seconds"),
+            "exporter_last_scrape_duration_seconds metric",
+            &[],
+            elapsed,
+        );
         out.gauge(
             name("exporter_last_scrape_connect_time_seconds"),
             "exporter_last_scrape_connect_time_seconds metric",
             &[],
             connect,
         );
-        out.counter(name("exporter_scrapes_total"), "Current total redis scrapes.", &[], stats.scrapes as f64);
+        out.counter(
+            name("exporter_scrapes_total"),
+            "Current total redis scrapes.",
+            &[],
+            stats.scrapes as f64,
+        );
         out.summary(
             name("exporter_scrape_duration_seconds"),
             "Durations of scrapes by the exporter",
@@ -742,9 +797,18 @@ impl Exporter {
                 "redis exporter build_info",
                 &[
                     ("version", VERSION),
-                    ("commit_sha", option_env!("MCP_GIT_SHA").unwrap_or("unknown")),
-                    ("build_date", option_env!("MCP_BUILD_DATE").unwrap_or("unknown")),
-                    ("golang_version", concat!("rust", env!("CARGO_PKG_RUST_VERSION"))),
+                    (
+                        "commit_sha",
+                        option_env!("MCP_GIT_SHA").unwrap_or("unknown"),
+                    ),
+                    (
+                        "build_date",
+                        option_env!("MCP_BUILD_DATE").unwrap_or("unknown"),
+                    ),
+                    (
+                        "golang_version",
+                        concat!("rust", env!("CARGO_PKG_RUST_VERSION")),
+                    ),
                 ],
                 1.0,
             );
@@ -804,7 +868,10 @@ async fn scrape_target(
     if parse_target(&addr).is_err() {
         return bad(&exp, "invalid 'target' parameter");
     }
-    let checks = if params.check_keys.is_some() || params.check_single_keys.is_some() || params.count_keys.is_some() {
+    let checks = if params.check_keys.is_some()
+        || params.check_single_keys.is_some()
+        || params.count_keys.is_some()
+    {
         match KeyCheck::parse(
             params.check_keys.as_deref().unwrap_or(""),
             params.check_single_keys.as_deref().unwrap_or(""),
@@ -875,7 +942,10 @@ pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Erro
             name: "mcp-redis-exporter",
             description: "Redis metrics with redis_exporter's names.",
             version: VERSION,
-            links: vec![("/scrape?target=redis://127.0.0.1:6379".into(), "Scrape a target".into())],
+            links: vec![(
+                "/scrape?target=redis://127.0.0.1:6379".into(),
+                "Scrape a target".into(),
+            )],
         },
     ))
 }

@@ -62,6 +62,8 @@ pub struct Target {
     failing: Mutex<Option<String>>,
     /// Self metrics of this target.
     pub stats: Mutex<TargetStats>,
+    /// Redis < 7 takes one pattern per CONFIG GET: after it refused our key list, ask for `*`.
+    config_star: std::sync::atomic::AtomicBool,
 }
 
 /// Self metrics kept per target.
@@ -96,6 +98,7 @@ impl Target {
             }),
             failing: Mutex::new(None),
             stats: Mutex::new(TargetStats::default()),
+            config_star: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -111,7 +114,9 @@ impl Target {
             return Ok((conn.clone(), 0.0));
         }
         if Instant::now() < state.next_attempt {
-            return Err(ScrapeError::Connect("backing off after failed attempt".into()));
+            return Err(ScrapeError::Connect(
+                "backing off after failed attempt".into(),
+            ));
         }
         let start = Instant::now();
         let config = AsyncConnectionConfig::new()
@@ -172,7 +177,8 @@ impl Target {
     ) -> Result<Snapshot, ScrapeError> {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let timeout = remaining.min(opts.connection_timeout);
-        let result = tokio::time::timeout_at(deadline, self.fetch_inner(opts, checks, timeout)).await;
+        let result =
+            tokio::time::timeout_at(deadline, self.fetch_inner(opts, checks, timeout)).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => Err(ScrapeError::Timeout),
@@ -211,7 +217,8 @@ impl Target {
         let config_idx = if opts.config_command != "-" {
             let mut c = redis::cmd(&opts.config_command);
             c.arg("GET");
-            if opts.include_config_metrics {
+            let star = self.config_star.load(std::sync::atomic::Ordering::Relaxed);
+            if opts.include_config_metrics || star {
                 c.arg("*");
             } else {
                 c.arg(CONFIG_KEYS);
@@ -256,7 +263,12 @@ impl Target {
             _ => return Err(ScrapeError::Protocol("INFO returned no text".into())),
         };
         if config_idx.is_some() {
-            snap.config = config_pairs(next());
+            let reply = next();
+            if matches!(reply, Value::ServerError(_)) {
+                self.config_star
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            snap.config = config_pairs(reply);
         }
         snap.slowlog_len = match next() {
             Value::Int(n) => Some(n),

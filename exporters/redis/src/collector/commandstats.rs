@@ -37,7 +37,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             continue;
         };
         let labels = [("cmd", cmd)];
-        out.counter(s.name("commands_total"), "Total number of calls per command", &labels, calls);
+        out.counter(
+            s.name("commands_total"),
+            "Total number of calls per command",
+            &labels,
+            calls,
+        );
         out.counter(
             s.name("commands_duration_seconds_total"),
             "Total amount of time in seconds spent per command",
@@ -100,9 +105,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     }
 }
 
+/// `(command, cumulative (le µs, count) buckets, calls)`.
+pub type CommandHistogram = (String, Vec<(f64, u64)>, u64);
+
 /// Parses `LATENCY HISTOGRAM`: `cmd → [calls, n, histogram_usec, [bucket, cumulative, ...]]`
 /// (RESP2 arrays or RESP3 maps). Malformed entries are skipped.
-pub fn parse_histogram(v: &Value) -> Vec<(String, Vec<(f64, u64)>, u64)> {
+pub fn parse_histogram(v: &Value) -> Vec<CommandHistogram> {
     let mut out = Vec::new();
     for (cmd, detail) in pairs(v) {
         let Some(cmd) = text(cmd) else { continue };

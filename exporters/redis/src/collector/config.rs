@@ -8,7 +8,13 @@ use mcp_exporter_core::MetricSet;
 use super::Scrape;
 
 /// Settings whose values are secrets.
-const SECRET_KEYS: &[&str] = &["requirepass", "masterauth", "masteruser", "tls-key-file-pass", "tls-client-key-file-pass"];
+const SECRET_KEYS: &[&str] = &[
+    "requirepass",
+    "masterauth",
+    "masteruser",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+];
 
 /// Writes the CONFIG families.
 pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
@@ -30,14 +36,21 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             let parts: Vec<&str> = value.split_whitespace().collect();
             for chunk in parts.chunks_exact(4) {
                 let class = chunk[0];
-                let (Some(hard), Some(soft), Some(secs)) =
-                    (parse_bytes(chunk[1]), parse_bytes(chunk[2]), chunk[3].parse::<f64>().ok())
-                else {
+                let (Some(hard), Some(soft), Some(secs)) = (
+                    parse_bytes(chunk[1]),
+                    parse_bytes(chunk[2]),
+                    chunk[3].parse::<f64>().ok(),
+                ) else {
                     continue;
                 };
                 let name = s.name("config_client_output_buffer_limit_bytes");
                 let help = "The configured buffer limits per client class";
-                out.gauge(name.clone(), help, &[("class", class), ("limit", "hard")], hard);
+                out.gauge(
+                    name.clone(),
+                    help,
+                    &[("class", class), ("limit", "hard")],
+                    hard,
+                );
                 out.gauge(name, help, &[("class", class), ("limit", "soft")], soft);
                 out.gauge(
                     s.name("config_client_output_buffer_limit_overcome_seconds"),
@@ -60,7 +73,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                 1.0,
             );
             if let Ok(v) = value.parse::<f64>() {
-                out.gauge(s.name("config_value"), "Config key and value as metric", &[("key", key.as_str())], v);
+                out.gauge(
+                    s.name("config_value"),
+                    "Config key and value as metric",
+                    &[("key", key.as_str())],
+                    v,
+                );
             }
         }
     }

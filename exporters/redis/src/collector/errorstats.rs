@@ -15,7 +15,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             .find(|(k, _)| *k == "count")
             .and_then(|(_, v)| v.parse::<f64>().ok())
         {
-            out.counter(s.name("errors_total"), "Total number of errors per error type", &[("err", err)], count);
+            out.counter(
+                s.name("errors_total"),
+                "Total number of errors per error type",
+                &[("err", err)],
+                count,
+            );
         }
     }
 }

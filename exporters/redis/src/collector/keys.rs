@@ -13,7 +13,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         let db = format!("db{}", k.db);
         let labels = [("db", db.as_str()), ("key", k.key.as_str())];
         if let Some(size) = k.size {
-            out.gauge(s.name("key_size"), "The length or size of \"key\"", &labels, size);
+            out.gauge(
+                s.name("key_size"),
+                "The length or size of \"key\"",
+                &labels,
+                size,
+            );
         }
         if let Some(value) = &k.value {
             match value.parse::<f64>() {
@@ -21,7 +26,11 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                 Err(_) if !s.opts.disable_exporting_key_values => out.gauge(
                     s.name("key_value_as_string"),
                     "The value of \"key\" as a string",
-                    &[("db", db.as_str()), ("key", k.key.as_str()), ("val", value.as_str())],
+                    &[
+                        ("db", db.as_str()),
+                        ("key", k.key.as_str()),
+                        ("val", value.as_str()),
+                    ],
                     1.0,
                 ),
                 Err(_) => {}
@@ -30,7 +39,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     }
     for (db, pattern, count) in &report.counts {
         let db = format!("db{db}");
-        out.gauge(s.name("keys_count"), "Count of keys", &[("db", db.as_str()), ("key", pattern.as_str())], *count);
+        out.gauge(
+            s.name("keys_count"),
+            "Count of keys",
+            &[("db", db.as_str()), ("key", pattern.as_str())],
+            *count,
+        );
     }
     if report.truncated > 0 {
         out.gauge(

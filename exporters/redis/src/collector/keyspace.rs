@@ -23,7 +23,11 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         .iter()
         .filter(|f| f.section.eq_ignore_ascii_case("Keyspace"))
     {
-        let Some(n) = field.key.strip_prefix("db").and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(n) = field
+            .key
+            .strip_prefix("db")
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let db = field.key;
@@ -46,10 +50,20 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         }
         write_db(s, out, db, keys, expires);
         if let Some(avg_ttl) = avg_ttl {
-            out.gauge(s.name("db_avg_ttl_seconds"), "Avg TTL in seconds", &[("db", db)], avg_ttl / 1000.0);
+            out.gauge(
+                s.name("db_avg_ttl_seconds"),
+                "Avg TTL in seconds",
+                &[("db", db)],
+                avg_ttl / 1000.0,
+            );
         }
         if let Some(cached) = cached {
-            out.gauge(s.name("db_keys_cached"), "Total number of cached keys by DB", &[("db", db)], cached);
+            out.gauge(
+                s.name("db_keys_cached"),
+                "Total number of cached keys by DB",
+                &[("db", db)],
+                cached,
+            );
         }
     }
     for (n, seen) in seen.iter().enumerate() {
@@ -60,7 +74,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
 }
 
 fn write_db(s: &Scrape<'_>, out: &mut MetricSet, db: &str, keys: f64, expires: f64) {
-    out.gauge(s.name("db_keys"), "Total number of keys by DB", &[("db", db)], keys);
+    out.gauge(
+        s.name("db_keys"),
+        "Total number of keys by DB",
+        &[("db", db)],
+        keys,
+    );
     out.gauge(
         s.name("db_keys_expiring"),
         "Total number of expiring keys by DB",

@@ -17,13 +17,24 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         // [event name, unix time of latest spike, latest ms, max ms]
         let (Some(name), Some(when), Some(ms)) = (
             parts.first().and_then(text),
-            parts.get(1).and_then(text).and_then(|v| v.parse::<f64>().ok()),
-            parts.get(2).and_then(text).and_then(|v| v.parse::<f64>().ok()),
+            parts
+                .get(1)
+                .and_then(text)
+                .and_then(|v| v.parse::<f64>().ok()),
+            parts
+                .get(2)
+                .and_then(text)
+                .and_then(|v| v.parse::<f64>().ok()),
         ) else {
             continue;
         };
         let labels = [("event_name", name.as_str())];
-        out.gauge(s.name("latency_spike_last"), "When the latency spike last occurred", &labels, when);
+        out.gauge(
+            s.name("latency_spike_last"),
+            "When the latency spike last occurred",
+            &labels,
+            when,
+        );
         out.gauge(
             s.name("latency_spike_duration_seconds"),
             "Length of the last latency spike in seconds",

@@ -21,12 +21,26 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                     _ => {}
                 }
             }
-            let labels = [("slave_ip", ip), ("slave_port", port), ("slave_state", state)];
+            let labels = [
+                ("slave_ip", ip),
+                ("slave_port", port),
+                ("slave_state", state),
+            ];
             if let Some(offset) = offset {
-                out.gauge(s.name("connected_slave_offset_bytes"), "Offset of connected slave", &labels, offset);
+                out.gauge(
+                    s.name("connected_slave_offset_bytes"),
+                    "Offset of connected slave",
+                    &labels,
+                    offset,
+                );
             }
             if let Some(lag) = lag {
-                out.gauge(s.name("connected_slave_lag_seconds"), "Lag of connected slave", &labels, lag);
+                out.gauge(
+                    s.name("connected_slave_lag_seconds"),
+                    "Lag of connected slave",
+                    &labels,
+                    lag,
+                );
             }
         }
     }
@@ -37,10 +51,26 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     let port = s.info.get("master_port").unwrap_or("");
     let labels = [("master_host", host), ("master_port", port)];
     let rows: [(&str, &str, &str); 4] = [
-        ("master_link_status", "master_link_up", "Master link status on Redis slave"),
-        ("master_last_io_seconds_ago", "master_last_io_seconds_ago", "Master last io seconds ago"),
-        ("master_sync_in_progress", "master_sync_in_progress", "Master sync in progress"),
-        ("slave_repl_offset", "slave_repl_offset", "Slave replication offset"),
+        (
+            "master_link_status",
+            "master_link_up",
+            "Master link status on Redis slave",
+        ),
+        (
+            "master_last_io_seconds_ago",
+            "master_last_io_seconds_ago",
+            "Master last io seconds ago",
+        ),
+        (
+            "master_sync_in_progress",
+            "master_sync_in_progress",
+            "Master sync in progress",
+        ),
+        (
+            "slave_repl_offset",
+            "slave_repl_offset",
+            "Slave replication offset",
+        ),
     ];
     for (field, name, help) in rows {
         if let Some(v) = s.info.get(field).and_then(parse_value) {
@@ -51,7 +81,11 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     out.gauge(
         s.name("slave_info"),
         "Information about the Redis slave",
-        &[("master_host", host), ("master_port", port), ("read_only", read_only)],
+        &[
+            ("master_host", host),
+            ("master_port", port),
+            ("read_only", read_only),
+        ],
         1.0,
     );
 }

@@ -14,9 +14,10 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             Err(_) => 0.0,
             Ok(Value::Array(items)) if !items.is_empty() => {
                 for pair in items.chunks_exact(2) {
-                    if let (Some(k), Some(v)) =
-                        (text(&pair[0]), text(&pair[1]).and_then(|v| v.parse::<f64>().ok()))
-                    {
+                    if let (Some(k), Some(v)) = (
+                        text(&pair[0]),
+                        text(&pair[1]).and_then(|v| v.parse::<f64>().ok()),
+                    ) {
                         out.gauge(
                             s.name("script_values"),
                             "Values returned by the collect script",

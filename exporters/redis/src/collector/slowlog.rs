@@ -17,7 +17,11 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         && let Some(Value::Array(entry)) = entries.first()
     {
         // [id, unix time, duration in µs, args, client addr, client name]
-        id = entry.first().and_then(text).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        id = entry
+            .first()
+            .and_then(text)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         duration = entry
             .get(2)
             .and_then(text)
