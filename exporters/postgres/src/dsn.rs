@@ -221,15 +221,17 @@ impl Dsn {
         }
     }
 
-    /// The TLS connector for this DSN's `sslmode` (reads `sslrootcert`).
-    pub fn tls(&self) -> Result<crate::tls::MakeRustls, String> {
+    /// The TLS connector for this DSN's `sslmode` (reads `sslrootcert`); `None` for `disable`,
+    /// so a plaintext target never initialises rustls.
+    pub fn tls(&self) -> Result<Option<crate::tls::MakeRustls>, String> {
         use crate::tls::{MakeRustls, Verify};
         match self.sslmode {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
-                MakeRustls::new(Verify::None, None)
+            SslMode::Disable => Ok(None),
+            SslMode::Prefer | SslMode::Require => MakeRustls::new(Verify::None, None).map(Some),
+            SslMode::VerifyCa => MakeRustls::new(Verify::Ca, self.sslrootcert.as_deref()).map(Some),
+            SslMode::VerifyFull => {
+                MakeRustls::new(Verify::Full, self.sslrootcert.as_deref()).map(Some)
             }
-            SslMode::VerifyCa => MakeRustls::new(Verify::Ca, self.sslrootcert.as_deref()),
-            SslMode::VerifyFull => MakeRustls::new(Verify::Full, self.sslrootcert.as_deref()),
         }
     }
 

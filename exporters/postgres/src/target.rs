@@ -149,7 +149,7 @@ struct ConnState {
 pub struct Target {
     spec: TargetSpec,
     pg_config: tokio_postgres::Config,
-    tls: Result<crate::tls::MakeRustls, String>,
+    tls: Result<Option<crate::tls::MakeRustls>, String>,
     opts: Arc<ScrapeOptions>,
     caches: Arc<SlowCaches>,
     /// Legacy groups first, then the collectors (lock-prone last); no per-collector samples are
@@ -318,8 +318,8 @@ impl Target {
             let tls = self.tls.clone();
             tokio::spawn(async move {
                 let result = match tls {
-                    Ok(tls) => token.cancel_query(tls).await,
-                    Err(_) => token.cancel_query(NoTls).await,
+                    Ok(Some(tls)) => token.cancel_query(tls).await,
+                    _ => token.cancel_query(NoTls).await,
                 };
                 if let Err(error) = result {
                     tracing::debug!(error = %error, "Cancel request failed.");
@@ -412,13 +412,18 @@ impl Target {
     }
 
     async fn connect(&self) -> Result<Conn, CollectError> {
-        let tls = self.tls.clone().map_err(CollectError::Backend)?;
-        let (client, connection) = self.pg_config.connect(tls).await.map_err(backend)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(error = %error, "PostgreSQL connection closed.");
+        let client = match self.tls.clone().map_err(CollectError::Backend)? {
+            Some(tls) => {
+                let (client, connection) = self.pg_config.connect(tls).await.map_err(backend)?;
+                spawn_connection(connection);
+                client
             }
-        });
+            None => {
+                let (client, connection) = self.pg_config.connect(NoTls).await.map_err(backend)?;
+                spawn_connection(connection);
+                client
+            }
+        };
         let row = client
             .query_one(queries::VERSION, &[])
             .await
@@ -427,6 +432,19 @@ impl Target {
         let version: String = row.try_get(1).map_err(backend)?;
         Ok(Conn::new(client, version_num, version))
     }
+}
+
+/// Drives a connection in the background until the client is dropped or the server goes away.
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %error, "PostgreSQL connection closed.");
+        }
+    });
 }
 
 /// `short_version` of `pg_static`: `15.18.0` for 150018, as upstream's semver parse of `version()`.
