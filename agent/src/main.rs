@@ -35,12 +35,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         <Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap_or_else(|e| cli::usage_exit(e))
     };
     logging::init(&cli.log);
-    let config = match &cli.config {
-        Some(path) => Some(
-            mcp_agent::config::AgentConfig::from_file(path).unwrap_or_else(|e| cli::usage_exit(e)),
-        ),
-        None => None,
-    };
+    let config = cli.config.as_deref().map(|path| {
+        mcp_agent::config::AgentConfig::from_file(path).unwrap_or_else(|e| cli::usage_exit(e))
+    });
     match cli.command.unwrap_or(Cmd::Run) {
         Cmd::Run => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

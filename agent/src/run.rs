@@ -57,55 +57,72 @@ impl std::fmt::Debug for Planned {
 /// Builds every enabled exporter from the config file, or, without one, exactly as each standalone
 /// binary with no flags would (built-in defaults plus the upstream environment variables).
 pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError> {
+    #[cfg_attr(not(feature = "host"), allow(unused_variables))]
     let (host, redis, postgres) = match config {
         Some(c) => (c.host, c.redis, c.postgres),
         None => (None, None, None),
     };
     let mut planned = Vec::new();
 
-    if let Some((cfg, web)) = settings(
-        "host",
-        host,
-        || mcp_host_exporter::from_matches(&matches(mcp_host_exporter::command(), "mcp-host-exporter")?)
-            .map(|(c, w, _)| (c, w))
-            .map_err(|e| e.to_string()),
-    )? {
+    #[cfg(feature = "host")]
+    if let Some((cfg, web)) = settings("host", host, || {
+        mcp_host_exporter::from_matches(&matches(
+            mcp_host_exporter::command(),
+            "mcp-host-exporter",
+        )?)
+        .map(|(c, w, _)| (c, w))
+        .map_err(|e| e.to_string())
+    })? {
         let setup = setup("host", &web, mcp_host_exporter::DEFAULT_LISTEN)?;
         let cfg = cfg.validate().map_err(|e| config_error("host", e))?;
         let router = mcp_host_exporter::app(cfg, &setup)
             .await
             .map_err(|e| config_error("host", e))?;
-        planned.push(Planned { name: "host", setup, router });
+        planned.push(Planned {
+            name: "host",
+            setup,
+            router,
+        });
     }
 
-    if let Some((cfg, web)) = settings(
-        "redis",
-        redis,
-        || mcp_redis_exporter::from_matches(&matches(mcp_redis_exporter::command(), "mcp-redis-exporter")?)
-            .map(|(c, w, _)| (c, w))
-            .map_err(|e| e.to_string()),
-    )? {
+    if let Some((cfg, web)) = settings("redis", redis, || {
+        mcp_redis_exporter::from_matches(&matches(
+            mcp_redis_exporter::command(),
+            "mcp-redis-exporter",
+        )?)
+        .map(|(c, w, _)| (c, w))
+        .map_err(|e| e.to_string())
+    })? {
         let setup = setup("redis", &web, mcp_redis_exporter::DEFAULT_LISTEN)?;
         let cfg = cfg.validate().map_err(|e| config_error("redis", e))?;
         let router = mcp_redis_exporter::app(cfg, &setup)
             .await
             .map_err(|e| config_error("redis", e))?;
-        planned.push(Planned { name: "redis", setup, router });
+        planned.push(Planned {
+            name: "redis",
+            setup,
+            router,
+        });
     }
 
-    if let Some((cfg, web)) = settings(
-        "postgres",
-        postgres,
-        || mcp_postgres_exporter::from_matches(&matches(mcp_postgres_exporter::command(), "mcp-postgres-exporter")?)
-            .map(|(c, w, _)| (c, w))
-            .map_err(|e| e.to_string()),
-    )? {
+    if let Some((cfg, web)) = settings("postgres", postgres, || {
+        mcp_postgres_exporter::from_matches(&matches(
+            mcp_postgres_exporter::command(),
+            "mcp-postgres-exporter",
+        )?)
+        .map(|(c, w, _)| (c, w))
+        .map_err(|e| e.to_string())
+    })? {
         let setup = setup("postgres", &web, mcp_postgres_exporter::DEFAULT_LISTEN)?;
         let cfg = cfg.validate().map_err(|e| config_error("postgres", e))?;
         let router = mcp_postgres_exporter::app(cfg, &setup)
             .await
             .map_err(|e| config_error("postgres", e))?;
-        planned.push(Planned { name: "postgres", setup, router });
+        planned.push(Planned {
+            name: "postgres",
+            setup,
+            router,
+        });
     }
 
     if planned.is_empty() {
@@ -116,9 +133,8 @@ pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError>
 
 /// Parses an exporter's flags from an empty command line, so its env vars apply.
 fn matches(cmd: clap::Command, bin: &'static str) -> Result<clap::ArgMatches, String> {
-    cmd.try_get_matches_from([bin]).map_err(|e| {
-        mcp_exporter_core::cli::one_line(&e.render().to_string())
-    })
+    cmd.try_get_matches_from([bin])
+        .map_err(|e| mcp_exporter_core::cli::one_line(&e.render().to_string()))
 }
 
 fn config_error(exporter: &'static str, error: impl std::fmt::Display) -> RunError {
@@ -152,7 +168,11 @@ fn settings<C: Default>(
     }
 }
 
-fn setup(exporter: &'static str, web: &WebArgs, default_listen: &str) -> Result<WebSetup, RunError> {
+fn setup(
+    exporter: &'static str,
+    web: &WebArgs,
+    default_listen: &str,
+) -> Result<WebSetup, RunError> {
     WebSetup::from_args(web, default_listen).map_err(|e| config_error(exporter, e))
 }
 
@@ -166,13 +186,17 @@ pub async fn serve(
     let mut bound = Vec::new();
     let mut urls = Vec::new();
     for p in planned {
-        let listeners = web::bind(&p.setup)
-            .await
-            .map_err(|source| RunError::Bind { exporter: p.name, source })?;
+        let listeners = web::bind(&p.setup).await.map_err(|source| RunError::Bind {
+            exporter: p.name,
+            source,
+        })?;
         for l in &listeners {
             if let Ok(addr) = l.local_addr() {
                 let scheme = if p.setup.is_tls() { "https" } else { "http" };
-                urls.push((p.name, format!("{scheme}://{addr}{}", p.setup.telemetry_path)));
+                urls.push((
+                    p.name,
+                    format!("{scheme}://{addr}{}", p.setup.telemetry_path),
+                ));
             }
         }
         bound.push((p, listeners));

@@ -18,7 +18,9 @@ impl Drop for Agent {
     }
 }
 
-fn start_agent(config: &str, dir: &std::path::Path) -> (Agent, Vec<String>) {
+const HOST: bool = cfg!(feature = "host");
+
+fn start_agent(config: &str, dir: &std::path::Path, expect: usize) -> (Agent, Vec<String>) {
     let path = dir.join("agent.yml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
@@ -35,7 +37,7 @@ fn start_agent(config: &str, dir: &std::path::Path) -> (Agent, Vec<String>) {
         if line.contains(" serving ") {
             lines.push(line);
         }
-        if lines.len() == 3 {
+        if lines.len() == expect {
             break;
         }
     }
@@ -55,9 +57,18 @@ fn agent_serves_host_redis_and_postgres_to_prometheus() {
         redis_url = redis.url(),
         dsn = pg.dsn("postgres"),
     );
-    let (_agent, serving) = start_agent(&config, dir.path());
-    assert_eq!(serving.len(), 3, "agent printed where it serves: {serving:?}");
-    assert!(serving.iter().any(|l| l.contains(&format!("127.0.0.1:{redis_port}/metrics"))));
+    let expect = if HOST { 3 } else { 2 };
+    let (_agent, serving) = start_agent(&config, dir.path(), expect);
+    assert_eq!(
+        serving.len(),
+        expect,
+        "agent printed where it serves: {serving:?}"
+    );
+    assert!(
+        serving
+            .iter()
+            .any(|l| l.contains(&format!("127.0.0.1:{redis_port}/metrics")))
+    );
 
     let (status, body) = http_get(&format!("http://127.0.0.1:{redis_port}/metrics"));
     assert_eq!(status, 200);
@@ -65,16 +76,22 @@ fn agent_serves_host_redis_and_postgres_to_prometheus() {
     let (status, body) = http_get(&format!("http://127.0.0.1:{pg_port}/metrics"));
     assert_eq!(status, 200);
     assert!(body.contains("pg_up 1"), "pg_up 1 in:\n{body}");
-    let (status, body) = http_get(&format!("http://127.0.0.1:{host_port}/metrics"));
-    assert_eq!(status, 200);
-    assert!(body.contains("node_cpu_seconds_total{"));
+    if HOST {
+        let (status, body) = http_get(&format!("http://127.0.0.1:{host_port}/metrics"));
+        assert_eq!(status, 200);
+        assert!(body.contains("node_cpu_seconds_total{"));
+    }
 
+    let node_job = if HOST {
+        format!("- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{host_port}']}}]\n")
+    } else {
+        String::new()
+    };
     let prom = Prometheus::start(
         &format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
-             - job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{host_port}']}}]\n\
              - job_name: redis\n  static_configs: [{{targets: ['127.0.0.1:{redis_port}']}}]\n\
-             - job_name: postgres\n  static_configs: [{{targets: ['127.0.0.1:{pg_port}']}}]\n"
+             - job_name: postgres\n  static_configs: [{{targets: ['127.0.0.1:{pg_port}']}}]\n{node_job}"
         ),
         &[],
     )
@@ -83,7 +100,7 @@ fn agent_serves_host_redis_and_postgres_to_prometheus() {
         let up = prom.query("up == 1");
         let redis_up = prom.query("redis_up == 1");
         let pg_up = prom.query("pg_up == 1");
-        up.as_array().map(Vec::len) == Some(3)
+        up.as_array().map(Vec::len) == Some(expect)
             && redis_up.as_array().map(Vec::len) == Some(1)
             && pg_up.as_array().map(Vec::len) == Some(1)
     });
@@ -110,7 +127,10 @@ fn bad_config_file_is_one_line_and_non_zero_exit() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim().lines().count(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
 }
 
 #[test]
@@ -121,7 +141,7 @@ fn port_in_use_is_a_clear_error() {
     let path = dir.path().join("agent.yml");
     std::fs::write(
         &path,
-        format!("host:\n  listen_address: [\"127.0.0.1:{port}\"]\nredis:\n  enabled: false\npostgres:\n  enabled: false\n"),
+        format!("host:\n  enabled: false\nredis:\n  listen_address: [\"127.0.0.1:{port}\"]\npostgres:\n  enabled: false\n"),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
