@@ -3,7 +3,8 @@
 //!
 //! - **One connection.** It is opened at the first scrape (startup never needs the server), checked
 //!   before every scrape (`Client::is_closed`, which turns true as soon as the server closes the
-//!   socket) and reopened when it is gone. Failed attempts are spaced by a short exponential backoff
+//!   socket; after a timed-out scrape also an empty query, since a silently dropped network keeps
+//!   the socket open for minutes) and reopened when it is gone. Failed attempts are spaced by a short exponential backoff
 //!   (100 ms doubling to 1 s) so a burst of `/probe` requests cannot hammer a dead server.
 //! - **Coalesced scrapes.** Scrapes of one target hold an async mutex; a request that arrives while
 //!   a scrape is in flight waits for it and is answered with its result instead of starting
@@ -143,7 +144,13 @@ struct ConnState {
     conn: Option<Arc<Conn>>,
     failures: u32,
     retry_at: Option<Instant>,
+    /// The last scrape timed out: the connection may be wedged (a silent network drop keeps the
+    /// socket open for many minutes). The next scrape pings it first.
+    suspect: bool,
 }
+
+/// How long the ping of a suspect connection may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A monitored server.
 pub struct Target {
@@ -311,6 +318,7 @@ impl Target {
         let timed_out = outcomes
             .iter()
             .any(|o| matches!(o.error, Some(CollectError::Timeout)));
+        state.suspect = timed_out;
         if timed_out {
             // Stop whatever statement is still running so the connection is free again; the
             // answer does not wait for it.
@@ -364,12 +372,28 @@ impl Target {
         state: &mut ConnState,
         deadline: tokio::time::Instant,
     ) -> Option<Arc<Conn>> {
-        if let Some(conn) = &state.conn {
-            if !conn.client.is_closed() {
-                return Some(conn.clone());
+        if let Some(conn) = state.conn.clone() {
+            if !conn.client.is_closed() && !state.suspect {
+                return Some(conn);
             }
-            tracing::warn!(dsn = %self.spec.dsn, "Connection to PostgreSQL lost.");
+            if !conn.client.is_closed() {
+                // After a timed-out scrape: an empty query answers at once on a healthy
+                // connection (the stuck statement was cancelled) and never on a wedged one.
+                // A quarter of what is left, so a reconnect still fits in this scrape.
+                let now = tokio::time::Instant::now();
+                let until = now + PING_TIMEOUT.min(deadline.saturating_duration_since(now) / 4);
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout_at(until, conn.client.simple_query("")).await
+                {
+                    state.suspect = false;
+                    return Some(conn);
+                }
+                tracing::warn!(dsn = %self.spec.dsn, "PostgreSQL connection does not answer; reconnecting.");
+            } else {
+                tracing::warn!(dsn = %self.spec.dsn, "Connection to PostgreSQL lost.");
+            }
             state.conn = None;
+            state.suspect = false;
             self.caches.clear();
         }
         if let Some(at) = state.retry_at

@@ -183,32 +183,26 @@ fn server_side_statement_timeout_bounds_a_scrape_without_the_header() {
 }
 
 #[test]
-fn frozen_backend_answers_within_the_scrape_timeout_with_collectors_failed() {
+fn frozen_backend_answers_within_the_scrape_timeout_then_is_replaced() {
     let pg = PgCluster::start_new();
     let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &pg.dsn("postgres"))], &[]);
     assert!(exporter.metrics().contains("pg_up 1\n"));
-    let pid = pg.psql(
-        "postgres",
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'postgres_exporter'",
-    );
-    // SIGSTOP the exporter's backend: every statement hangs, like a server stuck in I/O.
-    assert!(
+    let backends = "SELECT pid FROM pg_stat_activity WHERE application_name = 'postgres_exporter'";
+    let frozen = pg.psql("postgres", backends);
+    // SIGSTOP the exporter's backend: every statement hangs, like a wedged server or network.
+    let signal = |sig: &str| {
         std::process::Command::new("kill")
-            .args(["-STOP", &pid])
+            .args([sig, &frozen])
             .status()
             .unwrap()
-            .success()
-    );
+    };
+    assert!(signal("-STOP").success());
     let start = Instant::now();
     let (code, text) = get_with(
         &exporter.url("/metrics"),
         &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
     );
     let took = start.elapsed();
-    std::process::Command::new("kill")
-        .args(["-CONT", &pid])
-        .status()
-        .unwrap();
     assert_eq!(code, 200);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert_eq!(sample(&text, "pg_exporter_last_scrape_error"), Some(1.0));
@@ -219,20 +213,31 @@ fn frozen_backend_answers_within_the_scrape_timeout_with_collectors_failed() {
     {
         assert!(line.ends_with(" 0"), "{line}");
     }
-    // Once the backend runs again the same connection serves complete scrapes.
-    wait_until(Duration::from_secs(20), || {
-        let text = exporter.metrics();
-        text.contains("pg_exporter_last_scrape_error 0\n")
-            && text
-                .lines()
-                .filter(|l| l.starts_with("pg_scrape_collector_success{"))
-                .all(|l| l.ends_with(" 1"))
-    });
-    assert_eq!(
-        pg.psql(
-            "postgres",
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'postgres_exporter'",
-        ),
-        pid
+
+    // The next scrape pings the suspect connection, gets no answer, and reconnects.
+    let (code, text) = get_with(
+        &exporter.url("/metrics"),
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "5")],
     );
+    assert_eq!(code, 200);
+    assert_eq!(sample(&text, "pg_up"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "pg_scrape_collector_success{collector=\"stat_database\"}"
+        ),
+        Some(1.0),
+        "{text}\n{}",
+        exporter.logs()
+    );
+    assert!(signal("-CONT").success());
+
+    // The frozen backend goes away once it runs again; one connection is left, the new one.
+    wait_until(Duration::from_secs(20), || {
+        let now = pg.psql("postgres", backends);
+        !now.is_empty() && !now.contains('\n') && now != frozen
+    });
+    let text = exporter.metrics();
+    assert!(text.contains("pg_exporter_last_scrape_error 0\n"), "{text}");
+    assert!(exporter.logs().contains("does not answer; reconnecting."));
 }
