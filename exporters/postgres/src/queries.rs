@@ -9,7 +9,8 @@
 //!   `pg_stat_archiver` and the postmaster start time are one row each;
 //! - [`ACTIVITY_AND_LOCKS`]: both cross-join `pg_database` with a fixed list (states, lock modes);
 //! - [`STAT_DATABASE`]: `pg_stat_database` joined with `pg_stat_database_conflicts` on `datid`;
-//! - [`REPLICATION_SLOTS`]: the legacy `pg_replication_slots_*` and the `replication_slot` collector.
+//! - [`REPLICATION`]: `pg_replication_slots` and `pg_stat_replication` for the legacy
+//!   `pg_replication_slots_*` and `pg_stat_replication_*` and the `replication_slot` collector.
 //!
 //! Statements that can block on a relation lock (`pg_total_relation_size` in `stat_user_tables`)
 //! or need extra privileges (`pg_ls_waldir` in `wal`, `pg_stat_statements`) stay alone, so a
@@ -157,25 +158,32 @@ const STAT_DATABASE_16: &str = "SELECT d.datid::int8::text, d.datname::text, d.n
      c.confl_bufferpin::float8, c.confl_deadlock::float8, c.confl_active_logicalslot::float8 \
      FROM pg_stat_database d LEFT JOIN pg_stat_database_conflicts c ON c.datid = d.datid";
 
-/// `pg_stat_replication` with the slot each walsender streams into (upstream put the pid into
-/// `slot_name`; see the README).
-pub const STAT_REPLICATION: &str = "SELECT r.pid::int8::text, COALESCE(r.application_name, ''), \
+/// `pg_replication_slots` (for the legacy `pg_replication_slots_*` and the `replication_slot`
+/// collector, column 0 = `s`) and `pg_stat_replication` with the slot each walsender streams into
+/// (legacy `pg_stat_replication_*`, column 0 = `r`; upstream put the pid into `slot_name`, see the
+/// README), in one statement. On a replica positions are the received ones.
+///
+/// Columns: 0 kind, 1–5 text, 6 bool, 7–9 float8:
+/// - `s`: slot_name, database, –, –, –, active, retained bytes, current LSN, confirmed flush LSN;
+/// - `r`: pid, application_name, client_addr, state, slot_name, –, current LSN, lag bytes, reply_time.
+pub const REPLICATION: &str = "SELECT 's'::text, slot_name::text, COALESCE(database::text, ''), \
+     NULL::text, NULL::text, NULL::text, active, \
+     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
+                          ELSE pg_current_wal_lsn() END, restart_lsn)::float8, \
+     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
+                          ELSE pg_current_wal_lsn() END, '0/0')::float8, \
+     pg_wal_lsn_diff(COALESCE(confirmed_flush_lsn, '0/0'), '0/0')::float8 \
+     FROM pg_replication_slots \
+     UNION ALL \
+     SELECT 'r'::text, r.pid::int8::text, COALESCE(r.application_name, ''), \
      COALESCE(host(r.client_addr), ''), COALESCE(r.state, ''), COALESCE(s.slot_name::text, ''), \
+     NULL::bool, \
      CASE WHEN pg_is_in_recovery() THEN NULL \
           ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), pg_lsn('0/0'))::float8 END, \
      CASE WHEN pg_is_in_recovery() THEN NULL \
           ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 END, \
      EXTRACT(EPOCH FROM r.reply_time)::float8 \
      FROM pg_stat_replication r LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid";
-
-/// `pg_replication_slots` for the legacy pair and the `replication_slot` collector.
-pub const REPLICATION_SLOTS: &str = "SELECT slot_name::text, COALESCE(database::text, ''), active, \
-     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
-                          ELSE pg_current_wal_lsn() END, restart_lsn)::float8, \
-     pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
-                          ELSE pg_current_wal_lsn() END, '0/0')::float8, \
-     pg_wal_lsn_diff(COALESCE(confirmed_flush_lsn, '0/0'), '0/0')::float8 \
-     FROM pg_replication_slots";
 
 /// Database sizes in one statement (upstream sends one `pg_database_size($1)` per database).
 pub const DATABASE_SIZE: &str =

@@ -205,8 +205,8 @@ pub enum Shared {
     ActivityAndLocks = 1,
     /// [`queries::stat_database`].
     StatDatabase = 2,
-    /// [`queries::REPLICATION_SLOTS`].
-    ReplicationSlots = 3,
+    /// [`queries::REPLICATION`].
+    Replication = 3,
 }
 
 type SharedRows = Result<Arc<Vec<Row>>, String>;
@@ -260,7 +260,7 @@ impl Session {
             Shared::Instance => queries::instance(self.version_num()),
             Shared::ActivityAndLocks => queries::ACTIVITY_AND_LOCKS,
             Shared::StatDatabase => queries::stat_database(self.version_num()),
-            Shared::ReplicationSlots => queries::REPLICATION_SLOTS,
+            Shared::Replication => queries::REPLICATION,
         };
         let result = self.shared[which as usize]
             .get_or_init(|| async {

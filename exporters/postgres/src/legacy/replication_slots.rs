@@ -24,20 +24,21 @@ pub(super) struct ReplicationSlots;
 impl Collector<Session> for ReplicationSlots {
     fn collect<'a>(&'a self, t: &'a Session, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
-            for r in t.shared(Shared::ReplicationSlots).await?.iter() {
-                let (name, database) = (s(r, 0), s(r, 1));
+            let rows = t.shared(Shared::Replication).await?;
+            for r in rows.iter().filter(|r| s(r, 0) == "s") {
+                let (name, database) = (s(r, 1), s(r, 2));
                 let labels = [
                     ("slot_name", name.as_str()),
                     ("database", database.as_str()),
                 ];
-                let active = r.try_get::<_, Option<bool>>(2).ok().flatten();
+                let active = r.try_get::<_, Option<bool>>(6).ok().flatten();
                 let active = match active {
                     Some(true) => 1.0,
                     Some(false) => 0.0,
                     None => f64::NAN,
                 };
                 t.legacy(out, ACTIVE, &labels, active);
-                t.legacy(out, DIFF, &labels, f(r, 3).unwrap_or(f64::NAN));
+                t.legacy(out, DIFF, &labels, f(r, 7).unwrap_or(f64::NAN));
             }
             Ok(())
         })

@@ -8,7 +8,7 @@
 
 use mcp_exporter_core::{CollectFuture, Collector, MetricSet, MetricType};
 
-use crate::session::{LegacySpec, Session, f, s};
+use crate::session::{LegacySpec, Session, Shared, f, s};
 
 const CURRENT: LegacySpec = (
     "pg_stat_replication_pg_current_wal_lsn_bytes",
@@ -34,9 +34,9 @@ pub(super) struct StatReplication;
 impl Collector<Session> for StatReplication {
     fn collect<'a>(&'a self, t: &'a Session, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
-            for r in t.query(crate::queries::STAT_REPLICATION).await? {
-                let (pid, app, addr, state, slot) =
-                    (s(&r, 0), s(&r, 1), s(&r, 2), s(&r, 3), s(&r, 4));
+            let rows = t.shared(Shared::Replication).await?;
+            for r in rows.iter().filter(|r| s(r, 0) == "r") {
+                let (pid, app, addr, state, slot) = (s(r, 1), s(r, 2), s(r, 3), s(r, 4), s(r, 5));
                 let slot = if slot.is_empty() { pid } else { slot };
                 let labels = [
                     ("application_name", app.as_str()),
@@ -44,9 +44,9 @@ impl Collector<Session> for StatReplication {
                     ("state", state.as_str()),
                     ("slot_name", slot.as_str()),
                 ];
-                t.legacy(out, CURRENT, &labels, f(&r, 5).unwrap_or(f64::NAN));
-                t.legacy(out, DIFF, &labels, f(&r, 6).unwrap_or(f64::NAN));
-                t.legacy(out, REPLY_TIME, &labels, f(&r, 7).unwrap_or(f64::NAN));
+                t.legacy(out, CURRENT, &labels, f(r, 7).unwrap_or(f64::NAN));
+                t.legacy(out, DIFF, &labels, f(r, 8).unwrap_or(f64::NAN));
+                t.legacy(out, REPLY_TIME, &labels, f(r, 9).unwrap_or(f64::NAN));
             }
             Ok(())
         })
