@@ -120,7 +120,6 @@ fn spec(
             metric_prefix: config.metric_prefix.clone(),
             constant_labels: config.constant_labels.clone(),
             exclude_databases: config.exclude_databases.clone(),
-            disable_settings: !config.settings,
             splice_settings: standalone,
             settings_ttl: config.settings_ttl,
             database_size_ttl: config.database_size_ttl,

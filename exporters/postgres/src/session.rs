@@ -85,8 +85,6 @@ pub struct ScrapeOptions {
     pub constant_labels: BTreeMap<String, String>,
     /// `--exclude-databases` (honoured by the `database` collector).
     pub exclude_databases: Vec<String>,
-    /// `--disable-settings-metrics`.
-    pub disable_settings: bool,
     /// Settings go into the output as the cached encoded block (standalone targets), not as samples.
     pub splice_settings: bool,
     /// How long `pg_settings` rows are reused.

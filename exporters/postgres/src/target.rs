@@ -220,12 +220,6 @@ impl Target {
         &self.spec.dsn
     }
 
-    /// Whether a connection is open now (for tests and health).
-    pub async fn is_connected(&self) -> bool {
-        let state = self.state.lock().await;
-        state.conn.as_ref().is_some_and(|c| !c.client.is_closed())
-    }
-
     fn last_result(&self) -> Option<Arc<ScrapeResult>> {
         self.last.lock().ok().and_then(|l| l.clone())
     }
