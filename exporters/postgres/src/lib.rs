@@ -288,15 +288,16 @@ fn boolish(arg: Arg) -> Arg {
 /// Every flag: postgres_exporter v0.15.0's (with their `PG_EXPORTER_*` variables), `--web.*`,
 /// `--log.*`, `--[no-]collector.<name>`, and this exporter's cache and connection flags.
 pub fn command() -> Command {
-    let cmd = Command::new("mcp-postgres-exporter")
-        .version(env!("CARGO_PKG_VERSION"))
+    let cmd = Command::new("mcp-postgres-exporter").version(env!("CARGO_PKG_VERSION"));
+    let cmd = <WebArgs as clap::Args>::augment_args(cmd);
+    let cmd = <LogArgs as clap::Args>::augment_args(cmd);
+    // After the flattened groups, whose doc comments would otherwise replace the about text.
+    let cmd = cmd
         .about("Prometheus exporter for PostgreSQL server metrics (drop-in for postgres_exporter v0.15.0).")
         .after_help(
             "Environment: DATA_SOURCE_NAME (comma-separated URIs or key=value DSNs), or \
              DATA_SOURCE_URI / DATA_SOURCE_USER / DATA_SOURCE_PASS and their *_FILE forms.",
         );
-    let cmd = <WebArgs as clap::Args>::augment_args(cmd);
-    let cmd = <LogArgs as clap::Args>::augment_args(cmd);
     let cmd = cmd
         .mut_arg("telemetry_path", |a| a.env("PG_EXPORTER_WEB_TELEMETRY_PATH"))
         .arg(
