@@ -36,6 +36,17 @@ fn every_optional_collector_succeeds_when_enabled() {
         "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100); SELECT count(*) FROM t;",
     );
     let _idle = pg.session("postgres");
+    // psql connects asynchronously: wait until its backend is idle, so process_idle has a row
+    // even on a loaded machine.
+    assert!(mcp_testkit::wait_until(
+        std::time::Duration::from_secs(20),
+        || {
+            pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND backend_type = 'client backend'"
+        ) != "0"
+        }
+    ));
     let mut args: Vec<String> = OPTIONAL
         .iter()
         .map(|(c, _)| format!("--collector.{c}"))
