@@ -286,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
     for k in &cli.ours_missing {
         explicit.insert(
             k.clone(),
-            Err("our release build failed (see the bench/run output)".into()),
+            Err("our release binary is missing: its build failed or the crate has no binary yet (see the bench/run output)".into()),
         );
     }
 

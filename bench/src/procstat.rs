@@ -65,6 +65,10 @@ pub struct Status {
     pub rss_kb: u64,
     /// VmHWM (peak RSS), kB.
     pub hwm_kb: u64,
+    /// RssAnon (heap, stacks), kB.
+    pub anon_kb: u64,
+    /// RssFile (mapped binary and libraries), kB.
+    pub file_kb: u64,
     /// Threads.
     pub threads: u64,
 }
@@ -82,6 +86,8 @@ pub fn status(pid: u32) -> Option<Status> {
         match key {
             "VmRSS:" => s.rss_kb = val,
             "VmHWM:" => s.hwm_kb = val,
+            "RssAnon:" => s.anon_kb = val,
+            "RssFile:" => s.file_kb = val,
             "Threads:" => s.threads = val,
             _ => {}
         }

@@ -13,6 +13,11 @@ pub const ROWS: &[(&str, &str)] = &[
     ("cpu_c64", "CPU-s per 1000 scrapes, 64 concurrent"),
     ("idle_rss_mb", "RSS idle, MiB"),
     ("rss_after_mb", "RSS after the sequential scrapes, MiB"),
+    ("anon_after_mb", "… of which anonymous (heap, stacks), MiB"),
+    (
+        "file_after_mb",
+        "… of which file-backed (binary, libraries), MiB",
+    ),
     ("hwm_mb", "RSS peak (VmHWM) at the end, MiB"),
     ("threads", "threads at the end"),
     ("p50_seq", "latency p50, sequential, ms"),

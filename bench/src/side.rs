@@ -143,6 +143,8 @@ pub async fn run(
     failed += seq.failures;
     if let Some(s) = procstat::status(pid) {
         run.insert("rss_after_mb", mb(s.rss_kb));
+        run.insert("anon_after_mb", mb(s.anon_kb));
+        run.insert("file_after_mb", mb(s.file_kb));
     }
 
     for &c in &plan.concurrency {
