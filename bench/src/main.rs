@@ -448,29 +448,31 @@ async fn main() -> anyhow::Result<()> {
         procstat::loadavg()
     );
     let _ = writeln!(md, "- Command: `{command}`.");
-    let _ = writeln!(
-        md,
-        "- Method: {rounds} round(s); in each round every pair runs Go original then ours (A B A B …), \
-         each side a fresh process on a free loopback port against the same private backend \
-         (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one scrape for \
-         bytes/series, then {scrapes} sequential scrapes on one keep-alive connection, then {scrapes} \
-         scrapes spread over {} workers with one connection each. No `Accept-Encoding` (plain text). \
-         CPU is utime+stime from /proc/PID/stat; RSS is VmRSS/VmHWM from /proc/PID/status. Cells: \
-         median over rounds (min–max); ratio = ours/theirs of the medians (per-round min–max).",
-        redis_version.map_or(String::new(), |v| format!(
-            "; {}",
-            v.split(" sha").next().unwrap_or(&v)
-        )),
-        pg_version.map_or(String::new(), |v| format!(
-            "; PostgreSQL {v} with pg_stat_statements"
-        )),
-        plan.idle_wait.as_millis(),
-        plan.concurrency
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(" and "),
-    );
+    if !pairs_wanted.is_empty() {
+        let _ = writeln!(
+            md,
+            "- Method: {rounds} round(s); in each round every pair runs Go original then ours (A B A B …), \
+             each side a fresh process on a free loopback port against the same private backend \
+             (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one scrape for \
+             bytes/series, then {scrapes} sequential scrapes on one keep-alive connection, then {scrapes} \
+             scrapes spread over {} workers with one connection each. No `Accept-Encoding` (plain text). \
+             CPU is utime+stime from /proc/PID/stat; RSS is VmRSS/VmHWM from /proc/PID/status. Cells: \
+             median over rounds (min–max); ratio = ours/theirs of the medians (per-round min–max).",
+            redis_version.map_or(String::new(), |v| format!(
+                "; {}",
+                v.split(" sha").next().unwrap_or(&v)
+            )),
+            pg_version.map_or(String::new(), |v| format!(
+                "; PostgreSQL {v} with pg_stat_statements"
+            )),
+            plan.idle_wait.as_millis(),
+            plan.concurrency
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" and "),
+        );
+    }
     let _ = writeln!(md);
     let mut targets = Vec::new();
     for r in &results {
