@@ -1,1 +1,401 @@
-//! placeholder
+//! mcp-host-exporter: host metrics with node_exporter 1.5's names, types, labels and HELP.
+//!
+//! Each collector is one file in `collector/`, reads `/proc`, `/sys` or the root filesystem under
+//! the configured paths (`--path.procfs`, `--path.sysfs`, `--path.rootfs`, so it works in a
+//! container with the host's mounted), and is registered in the one table in `collector/mod.rs`
+//! that also makes the `--[no-]collector.<name>` flags. A collector that fails (a garbled or
+//! missing file) reports `node_scrape_collector_success{collector} 0`; the scrape still answers.
+
+#![forbid(unsafe_code)]
+
+pub mod collector;
+pub mod parse;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use http::HeaderMap;
+use mcp_exporter_core::collector::{CollectorRunner, ScrapeNames};
+use mcp_exporter_core::logging::LogArgs;
+use mcp_exporter_core::web::{self, LandingPage, WebArgs, WebSetup};
+use mcp_exporter_core::{MetricSet, collector as core_collector};
+use regex::Regex;
+use serde::Deserialize;
+
+/// node_exporter's port.
+pub const DEFAULT_LISTEN: &str = ":9100";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// node_exporter 1.5's default `--collector.filesystem.mount-points-exclude`.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter 1.5's default `--collector.filesystem.fs-types-exclude`.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
+/// node_exporter 1.5's default `--collector.diskstats.device-exclude`.
+pub const DEFAULT_DISK_EXCLUDE: &str = "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+/// node_exporter 1.5's default `--collector.netstat.fields`.
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+/// node_exporter 1.5's default `--collector.vmstat.fields`.
+pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+/// The exporter's settings: filled by node_exporter's flags in the standalone binary, or by the
+/// `host:` section of the agent's config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// procfs mountpoint.
+    pub path_procfs: PathBuf,
+    /// sysfs mountpoint.
+    pub path_sysfs: PathBuf,
+    /// rootfs mountpoint (filesystem sizes are read under it).
+    pub path_rootfs: PathBuf,
+    /// Enabled collectors; `None` means the defaults of the table.
+    pub collectors: Option<Vec<String>>,
+    /// Regexp of mount points to ignore.
+    pub filesystem_mount_points_exclude: String,
+    /// Regexp of filesystem types to ignore.
+    pub filesystem_fs_types_exclude: String,
+    /// Seconds before a stuck statfs marks the mount `device_error`.
+    pub filesystem_stat_timeout_secs: f64,
+    /// Regexp of block devices to ignore.
+    pub diskstats_device_exclude: String,
+    /// Regexp of block devices to include (overrides the exclude when set).
+    pub diskstats_device_include: Option<String>,
+    /// Regexp of network devices to ignore in netdev and netclass.
+    pub netdev_device_exclude: Option<String>,
+    /// Regexp of netstat fields to export.
+    pub netstat_fields: String,
+    /// Regexp of vmstat fields to export.
+    pub vmstat_fields: String,
+    /// Directory of `*.prom` files for the textfile collector.
+    pub textfile_directory: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path_procfs: "/proc".into(),
+            path_sysfs: "/sys".into(),
+            path_rootfs: "/".into(),
+            collectors: None,
+            filesystem_mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.into(),
+            filesystem_fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.into(),
+            filesystem_stat_timeout_secs: 5.0,
+            diskstats_device_exclude: DEFAULT_DISK_EXCLUDE.into(),
+            diskstats_device_include: None,
+            netdev_device_exclude: None,
+            netstat_fields: DEFAULT_NETSTAT_FIELDS.into(),
+            vmstat_fields: DEFAULT_VMSTAT_FIELDS.into(),
+            textfile_directory: None,
+        }
+    }
+}
+
+/// Invalid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A regexp does not compile.
+    #[error("invalid {flag}: {reason}")]
+    Regex {
+        /// Which flag.
+        flag: &'static str,
+        /// The regex error, first line.
+        reason: String,
+    },
+    /// Another invalid setting.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Errors building the exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building the collectors failed.
+    #[error("{0}")]
+    Build(String),
+}
+
+/// What every collector reads: paths and compiled filters.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// procfs root.
+    pub proc: PathBuf,
+    /// sysfs root.
+    pub sys: PathBuf,
+    /// rootfs root.
+    pub root: PathBuf,
+    /// Mount points to skip.
+    pub mount_exclude: Regex,
+    /// Filesystem types to skip.
+    pub fs_type_exclude: Regex,
+    /// statfs timeout.
+    pub stat_timeout: std::time::Duration,
+    /// Disk devices filter: (include, exclude).
+    pub disk_include: Option<Regex>,
+    /// Disk devices to skip.
+    pub disk_exclude: Regex,
+    /// Network devices to skip.
+    pub net_exclude: Option<Regex>,
+    /// netstat fields to keep.
+    pub netstat_fields: Regex,
+    /// vmstat fields to keep.
+    pub vmstat_fields: Regex,
+    /// textfile directory.
+    pub textfile_dir: Option<PathBuf>,
+}
+
+impl Host {
+    /// `<procfs>/<rel>`.
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.proc.join(rel)
+    }
+    /// `<sysfs>/<rel>`.
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sys.join(rel)
+    }
+    /// `<rootfs>/<mountpoint>` for a mount point as seen by the host.
+    pub fn rooted(&self, mount_point: &str) -> PathBuf {
+        self.root.join(mount_point.trim_start_matches('/'))
+    }
+}
+
+/// A validated configuration: the only type [`app`] accepts.
+#[derive(Debug, Clone)]
+pub struct ValidatedConfig {
+    host: Arc<Host>,
+    enabled: Vec<&'static str>,
+}
+
+fn regex(flag: &'static str, s: &str) -> Result<Regex, ConfigError> {
+    Regex::new(s).map_err(|e| ConfigError::Regex {
+        flag,
+        reason: mcp_exporter_core::cli::one_line(&e.to_string()),
+    })
+}
+
+impl Config {
+    /// Compiles the regexps and checks the collector names.
+    pub fn validate(self) -> Result<ValidatedConfig, ConfigError> {
+        let enabled: Vec<&'static str> = match &self.collectors {
+            None => collector::TABLE
+                .iter()
+                .filter(|c| c.info.default_enabled)
+                .map(|c| c.info.name)
+                .collect(),
+            Some(names) => {
+                let mut out = Vec::new();
+                for name in names {
+                    match collector::TABLE.iter().find(|c| c.info.name == name) {
+                        Some(c) => out.push(c.info.name),
+                        None => {
+                            return Err(ConfigError::Invalid(format!(
+                                "unknown collector {name:?}"
+                            )));
+                        }
+                    }
+                }
+                out
+            }
+        };
+        if self.filesystem_stat_timeout_secs.is_nan() || self.filesystem_stat_timeout_secs <= 0.0 {
+            return Err(ConfigError::Invalid(
+                "filesystem stat timeout must be positive".into(),
+            ));
+        }
+        let host = Host {
+            proc: self.path_procfs,
+            sys: self.path_sysfs,
+            root: self.path_rootfs,
+            mount_exclude: regex(
+                "--collector.filesystem.mount-points-exclude",
+                &self.filesystem_mount_points_exclude,
+            )?,
+            fs_type_exclude: regex(
+                "--collector.filesystem.fs-types-exclude",
+                &self.filesystem_fs_types_exclude,
+            )?,
+            stat_timeout: std::time::Duration::from_secs_f64(self.filesystem_stat_timeout_secs),
+            disk_include: self
+                .diskstats_device_include
+                .as_deref()
+                .map(|s| regex("--collector.diskstats.device-include", s))
+                .transpose()?,
+            disk_exclude: regex(
+                "--collector.diskstats.device-exclude",
+                &self.diskstats_device_exclude,
+            )?,
+            net_exclude: self
+                .netdev_device_exclude
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| regex("--collector.netdev.device-exclude", s))
+                .transpose()?,
+            netstat_fields: regex("--collector.netstat.fields", &self.netstat_fields)?,
+            vmstat_fields: regex("--collector.vmstat.fields", &self.vmstat_fields)?,
+            textfile_dir: self.textfile_directory,
+        };
+        Ok(ValidatedConfig {
+            host: Arc::new(host),
+            enabled,
+        })
+    }
+}
+
+fn string(id: &'static str, help: &'static str) -> Arg {
+    Arg::new(id)
+        .long(id)
+        .num_args(1)
+        .action(ArgAction::Set)
+        .help(help)
+}
+
+/// node_exporter's flags (kingpin names), plus `--web.*`, `--log.*` and the collector flags.
+pub fn command() -> Command {
+    let cmd = Command::new("mcp-host-exporter")
+        .version(VERSION)
+        .about("Host metrics with node_exporter's names (a drop-in for the Linux collectors of node_exporter 1.5).")
+        .arg(string("path.procfs", "procfs mountpoint. [default: /proc]"))
+        .arg(string("path.sysfs", "sysfs mountpoint. [default: /sys]"))
+        .arg(string("path.rootfs", "rootfs mountpoint. [default: /]"))
+        .arg(string("collector.filesystem.mount-points-exclude", "Regexp of mount points to exclude for filesystem collector.").alias("collector.filesystem.ignored-mount-points"))
+        .arg(string("collector.filesystem.fs-types-exclude", "Regexp of filesystem types to exclude for filesystem collector.").alias("collector.filesystem.ignored-fs-types"))
+        .arg(string("collector.filesystem.stat-timeout", "How long to wait for a mount to respond before marking it as stale. [default: 5s]"))
+        .arg(string("collector.diskstats.device-exclude", "Regexp of diskstats devices to exclude.").alias("collector.diskstats.ignored-devices"))
+        .arg(string("collector.diskstats.device-include", "Regexp of diskstats devices to include (mutually exclusive to device-exclude)."))
+        .arg(string("collector.netdev.device-exclude", "Regexp of net devices to exclude (mutually exclusive to device-include).").alias("collector.netdev.device-blacklist"))
+        .arg(string("collector.netstat.fields", "Regexp of fields to return for netstat collector."))
+        .arg(string("collector.vmstat.fields", "Regexp of fields to return for vmstat collector."))
+        .arg(string("collector.textfile.directory", "Directory to read text files with metrics from."));
+    let cmd = core_collector::add_collector_flags(cmd, &collector::infos());
+    let cmd = <WebArgs as clap::Args>::augment_args(cmd);
+    let cmd = <LogArgs as clap::Args>::augment_args(cmd);
+    cmd.mut_arg("listen_address", |a| {
+        a.help(
+            "Addresses on which to expose metrics and web interface. Repeatable. [default: :9100]",
+        )
+    })
+}
+
+/// Reads the parsed flags into a [`Config`] and the web/log flags.
+pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), ConfigError> {
+    use clap::FromArgMatches;
+    let web = WebArgs::from_arg_matches(m).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let log = LogArgs::from_arg_matches(m).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let s = |id: &str| m.get_one::<String>(id).cloned();
+    let mut c = Config::default();
+    if let Some(v) = s("path.procfs") {
+        c.path_procfs = v.into();
+    }
+    if let Some(v) = s("path.sysfs") {
+        c.path_sysfs = v.into();
+    }
+    if let Some(v) = s("path.rootfs") {
+        c.path_rootfs = v.into();
+    }
+    if let Some(v) = s("collector.filesystem.mount-points-exclude") {
+        c.filesystem_mount_points_exclude = v;
+    }
+    if let Some(v) = s("collector.filesystem.fs-types-exclude") {
+        c.filesystem_fs_types_exclude = v;
+    }
+    if let Some(v) = s("collector.filesystem.stat-timeout") {
+        c.filesystem_stat_timeout_secs = web::parse_duration(&v)
+            .map_err(|e| ConfigError::Invalid(format!("--collector.filesystem.stat-timeout: {e}")))?
+            .as_secs_f64();
+    }
+    if let Some(v) = s("collector.diskstats.device-exclude") {
+        c.diskstats_device_exclude = v;
+    }
+    c.diskstats_device_include = s("collector.diskstats.device-include");
+    c.netdev_device_exclude = s("collector.netdev.device-exclude");
+    if let Some(v) = s("collector.netstat.fields") {
+        c.netstat_fields = v;
+    }
+    if let Some(v) = s("collector.vmstat.fields") {
+        c.vmstat_fields = v;
+    }
+    c.textfile_directory = s("collector.textfile.directory")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let enabled = core_collector::enabled_collectors(m, &collector::infos());
+    c.collectors = Some(enabled.into_iter().map(str::to_owned).collect());
+    Ok((c, web, log))
+}
+
+struct Exporter {
+    host: Arc<Host>,
+    runner: CollectorRunner<Host>,
+    max_timeout: std::time::Duration,
+}
+
+const SCRAPE_NAMES: ScrapeNames = ScrapeNames {
+    duration: "node_scrape_collector_duration_seconds",
+    duration_help: "node_exporter: Duration of a collector scrape.",
+    success: "node_scrape_collector_success",
+    success_help: "node_exporter: Whether a collector succeeded.",
+};
+
+async fn metrics(State(exp): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
+    let timeout = web::scrape_timeout(&headers, exp.max_timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = MetricSet::new();
+    exp.runner.run(&exp.host, deadline, &mut out).await;
+    out.gauge(
+        "node_exporter_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which node_exporter was built, and the goos and goarch for the build.",
+        &[
+            ("version", VERSION),
+            ("revision", option_env!("MCP_GIT_SHA").unwrap_or("unknown")),
+            ("branch", "main"),
+            ("goversion", concat!("rust", env!("CARGO_PKG_RUST_VERSION"))),
+            ("goos", std::env::consts::OS),
+            ("goarch", go_arch()),
+        ],
+        1.0,
+    );
+    mcp_exporter_core::process::collect(&mut out);
+    let (text, _) = out.encode();
+    web::metrics_response(text, &headers)
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// Builds the full router: the telemetry path, `/`, `/-/healthy`.
+pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Error> {
+    let collectors = collector::build(&config.enabled);
+    let exp = Arc::new(Exporter {
+        host: config.host,
+        runner: CollectorRunner::new(collectors, Some(SCRAPE_NAMES)),
+        max_timeout: web.max_scrape_timeout,
+    });
+    let router = Router::new()
+        .route(&web.telemetry_path, get(metrics))
+        .with_state(exp);
+    Ok(web::finish_router(
+        router,
+        web,
+        LandingPage {
+            name: "mcp-host-exporter",
+            description: "Host metrics with node_exporter's names.",
+            version: VERSION,
+            links: vec![],
+        },
+    ))
+}
+
+/// Reads a file under a root, as text.
+pub fn read(path: &Path) -> Result<String, core_collector::CollectError> {
+    std::fs::read_to_string(path).map_err(core_collector::CollectError::Io)
+}

@@ -1,0 +1,23 @@
+//! `/proc/meminfo`: one gauge per field, `node_memory_<Field>_bytes` for kB fields and
+//! `node_memory_<Field>` for counts (node_exporter's meminfo collector; `Active(anon)` becomes
+//! `Active_anon`).
+
+use mcp_exporter_core::MetricSet;
+use mcp_exporter_core::collector::CollectError;
+
+use super::bad;
+use crate::{Host, parse, read};
+
+/// Writes one family per field.
+pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
+    let fields = parse::meminfo(&read(&host.proc("meminfo"))?);
+    if fields.is_empty() {
+        return Err(bad("/proc/meminfo has no fields"));
+    }
+    for (key, value, kb) in fields {
+        let key = if kb { format!("{key}_bytes") } else { key };
+        let help = format!("Memory information field {key}.");
+        out.gauge(format!("node_memory_{key}"), help, &[], value);
+    }
+    Ok(())
+}

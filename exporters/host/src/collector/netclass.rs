@@ -1,0 +1,97 @@
+//! `/sys/class/net/<iface>/*`: `node_network_info`, `node_network_up`, and the numeric device
+//! properties as `node_network_<property>` (node_exporter's netclass collector).
+
+use mcp_exporter_core::MetricSet;
+use mcp_exporter_core::collector::CollectError;
+
+use crate::Host;
+
+/// `(sysfs file, family suffix, counter?)`.
+const PROPS: &[(&str, &str, bool)] = &[
+    ("addr_assign_type", "address_assign_type", false),
+    ("carrier", "carrier", false),
+    ("carrier_changes", "carrier_changes_total", true),
+    ("carrier_up_count", "carrier_up_changes_total", true),
+    ("carrier_down_count", "carrier_down_changes_total", true),
+    ("dev_id", "device_id", false),
+    ("dormant", "dormant", false),
+    ("flags", "flags", false),
+    ("ifindex", "iface_id", false),
+    ("iflink", "iface_link", false),
+    ("link_mode", "iface_link_mode", false),
+    ("mtu", "mtu_bytes", false),
+    ("name_assign_type", "name_assign_type", false),
+    ("netdev_group", "net_dev_group", false),
+    ("type", "protocol_type", false),
+    ("tx_queue_len", "transmit_queue_length", false),
+];
+
+fn value(text: &str) -> Option<f64> {
+    let t = text.trim();
+    t.strip_prefix("0x")
+        .map(|h| i64::from_str_radix(h, 16).ok().map(|v| v as f64))
+        .unwrap_or_else(|| t.parse::<f64>().ok())
+}
+
+/// Writes the netclass families.
+pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
+    let dir = host.sys("class/net");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for dev in names {
+        if host
+            .net_exclude
+            .as_ref()
+            .is_some_and(|re| re.is_match(&dev))
+        {
+            continue;
+        }
+        let base = dir.join(&dev);
+        // Reading some attributes of a down device fails with EINVAL: that property is absent.
+        let read = |f: &str| std::fs::read_to_string(base.join(f)).ok();
+        let text = |f: &str| read(f).map(|s| s.trim().to_owned()).unwrap_or_default();
+        let operstate = text("operstate");
+        out.gauge(
+            "node_network_info",
+            "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+            &[
+                ("address", &text("address")),
+                ("broadcast", &text("broadcast")),
+                ("device", &dev),
+                ("duplex", &text("duplex")),
+                ("ifalias", &text("ifalias")),
+                ("operstate", &operstate),
+            ],
+            1.0,
+        );
+        out.gauge(
+            "node_network_up",
+            "Value is 1 if operstate is 'up', 0 otherwise.",
+            &[("device", &dev)],
+            if operstate == "up" { 1.0 } else { 0.0 },
+        );
+        for (file, name, counter) in PROPS {
+            if let Some(v) = read(file).as_deref().and_then(value) {
+                let help = format!("Network device property: {name}");
+                if *counter {
+                    out.counter(format!("node_network_{name}"), help, &[("device", &dev)], v);
+                } else {
+                    out.gauge(format!("node_network_{name}"), help, &[("device", &dev)], v);
+                }
+            }
+        }
+        // Mbit/s → bytes/s; node_exporter 1.5 reports an unknown speed (-1) as -125000 too.
+        if let Some(speed) = read("speed").as_deref().and_then(value) {
+            out.gauge(
+                "node_network_speed_bytes",
+                "Network device property: speed_bytes",
+                &[("device", &dev)],
+                speed * 125_000.0,
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! `/proc/net/netstat`, `/proc/net/snmp`, `/proc/net/snmp6`: the fields matching
+//! `--collector.netstat.fields`, as untyped `node_netstat_<Proto>_<Field>`.
+
+use mcp_exporter_core::MetricSet;
+use mcp_exporter_core::collector::CollectError;
+
+use crate::{Host, parse, read};
+
+/// Writes the selected netstat fields.
+pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
+    let mut fields = parse::netstat(&read(&host.proc("net/netstat"))?);
+    fields.extend(parse::netstat(&read(&host.proc("net/snmp"))?));
+    // No IPv6 on the host is not an error.
+    if let Ok(text) = std::fs::read_to_string(host.proc("net/snmp6")) {
+        fields.extend(parse::snmp6(&text));
+    }
+    for (k, v) in fields {
+        if host.netstat_fields.is_match(&k) {
+            let (proto, field) = k.split_once('_').unwrap_or((&k, ""));
+            out.untyped(
+                format!("node_netstat_{k}"),
+                format!("Statistic {proto}{field}."),
+                &[],
+                v,
+            );
+        }
+    }
+    Ok(())
+}
