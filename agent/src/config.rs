@@ -51,13 +51,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// The host exporter (node_exporter names), :9100 by default.
-    #[cfg(feature = "host")]
     #[serde(default)]
     pub host: Option<Section<mcp_host_exporter::Config>>,
-    /// The host exporter (not built in).
-    #[cfg(not(feature = "host"))]
-    #[serde(default)]
-    pub host: Option<serde_yaml::Value>,
     /// The Redis exporter (redis_exporter names), :9121 by default.
     #[serde(default)]
     pub redis: Option<Section<mcp_redis_exporter::Config>>,

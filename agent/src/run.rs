@@ -57,14 +57,12 @@ impl std::fmt::Debug for Planned {
 /// Builds every enabled exporter from the config file, or, without one, exactly as each standalone
 /// binary with no flags would (built-in defaults plus the upstream environment variables).
 pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError> {
-    #[cfg_attr(not(feature = "host"), allow(unused_variables))]
     let (host, redis, postgres) = match config {
         Some(c) => (c.host, c.redis, c.postgres),
         None => (None, None, None),
     };
     let mut planned = Vec::new();
 
-    #[cfg(feature = "host")]
     if let Some((cfg, web)) = settings("host", host, || {
         mcp_host_exporter::from_matches(&matches(
             mcp_host_exporter::command(),

@@ -18,8 +18,6 @@ impl Drop for Agent {
     }
 }
 
-const HOST: bool = cfg!(feature = "host");
-
 fn start_agent(config: &str, dir: &std::path::Path, expect: usize) -> (Agent, Vec<String>) {
     let path = dir.join("agent.yml");
     std::fs::write(&path, config).unwrap();
@@ -57,7 +55,7 @@ fn agent_serves_host_redis_and_postgres_to_prometheus() {
         redis_url = redis.url(),
         dsn = pg.dsn("postgres"),
     );
-    let expect = if HOST { 3 } else { 2 };
+    let expect = 3;
     let (_agent, serving) = start_agent(&config, dir.path(), expect);
     assert_eq!(
         serving.len(),
@@ -76,17 +74,12 @@ fn agent_serves_host_redis_and_postgres_to_prometheus() {
     let (status, body) = http_get(&format!("http://127.0.0.1:{pg_port}/metrics"));
     assert_eq!(status, 200);
     assert!(body.contains("pg_up 1"), "pg_up 1 in:\n{body}");
-    if HOST {
-        let (status, body) = http_get(&format!("http://127.0.0.1:{host_port}/metrics"));
-        assert_eq!(status, 200);
-        assert!(body.contains("node_cpu_seconds_total{"));
-    }
+    let (status, body) = http_get(&format!("http://127.0.0.1:{host_port}/metrics"));
+    assert_eq!(status, 200);
+    assert!(body.contains("node_cpu_seconds_total{"));
 
-    let node_job = if HOST {
-        format!("- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{host_port}']}}]\n")
-    } else {
-        String::new()
-    };
+    let node_job =
+        format!("- job_name: node\n  static_configs: [{{targets: ['127.0.0.1:{host_port}']}}]\n");
     let prom = Prometheus::start(
         &format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
