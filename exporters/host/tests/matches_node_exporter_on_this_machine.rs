@@ -218,3 +218,88 @@ fn textfile_metrics_are_merged() {
     assert_eq!(value(&text, "node_textfile_scrape_error"), Some(0.0));
     assert!(text.contains("node_textfile_mtime_seconds{file=\"backup.prom\"}"));
 }
+
+#[test]
+fn docker_containers_get_cadvisor_names_from_a_cgroup_v2_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "3f4c".repeat(16);
+    let sys = dir.path().join("sys");
+    let cg = sys.join(format!("fs/cgroup/system.slice/docker-{id}.scope"));
+    std::fs::create_dir_all(&cg).unwrap();
+    std::fs::write(
+        sys.join("fs/cgroup/cgroup.controllers"),
+        "cpu io memory pids\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cg.join("cpu.stat"),
+        "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n",
+    )
+    .unwrap();
+    std::fs::write(cg.join("memory.current"), "104857600\n").unwrap();
+    std::fs::write(
+        cg.join("memory.stat"),
+        "anon 52428800\nfile 41943040\ninactive_file 20971520\n",
+    )
+    .unwrap();
+    std::fs::write(cg.join("memory.max"), "268435456\n").unwrap();
+    std::fs::write(
+        cg.join("io.stat"),
+        "254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let meta = root.join(format!("var/lib/docker/containers/{id}"));
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("config.v2.json"),
+        r#"{"Config":{"Image":"cdb/core:1"},"Name":"/cdb_core"}"#,
+    )
+    .unwrap();
+
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-host-exporter"));
+    let sys_arg = format!("--path.sysfs={}", sys.display());
+    let root_arg = format!("--path.rootfs={}", root.display());
+    let (_p, url) = start(
+        &bin,
+        &[
+            "--collector.disable-defaults",
+            "--collector.cgroup",
+            &sys_arg,
+            &root_arg,
+        ],
+    );
+    let text = http_get(&url).1;
+    let labels =
+        format!("id=\"/system.slice/docker-{id}.scope\",image=\"cdb/core:1\",name=\"cdb_core\"");
+    assert_eq!(
+        value(
+            &text,
+            &format!("container_cpu_usage_seconds_total{{cpu=\"total\",{labels}}}")
+        ),
+        Some(2.5),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("container_memory_working_set_bytes{{{labels}}}")
+        ),
+        Some(83886080.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("container_spec_memory_limit_bytes{{{labels}}}")
+        ),
+        Some(268435456.0)
+    );
+    assert!(
+        text.contains("container_fs_writes_bytes_total{device="),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "node_scrape_collector_success{collector=\"cgroup\"}"),
+        Some(1.0)
+    );
+}

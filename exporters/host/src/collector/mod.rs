@@ -7,6 +7,7 @@ use mcp_exporter_core::collector::{CollectError, CollectFuture, Collector, Colle
 use crate::Host;
 
 pub mod arp;
+pub mod cgroup;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
@@ -65,6 +66,7 @@ macro_rules! sync_entry {
 /// Every collector, as node_exporter names them. All are on by default as in node_exporter 1.5.
 pub const TABLE: &[Entry] = &[
     sync_entry!("arp", true, arp::collect),
+    sync_entry!("cgroup", true, cgroup::collect),
     sync_entry!("conntrack", true, conntrack::collect),
     sync_entry!("cpu", true, cpu::collect),
     sync_entry!("diskstats", true, diskstats::collect),
