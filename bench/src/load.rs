@@ -15,6 +15,8 @@ pub struct Phase {
     /// Scrapes that failed: connection error, timeout, non-200, or not attempted before the
     /// phase deadline.
     pub failures: u64,
+    /// Why the first failed scrape failed.
+    pub first_error: Option<String>,
     /// Wall time of the phase, seconds.
     pub wall: f64,
 }
@@ -53,28 +55,37 @@ pub async fn run(url: &str, total: u64, conc: u64, timeout: Duration, deadline: 
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut failed = 0u64;
-            let Ok(c) = client(timeout) else {
-                return (lat, failed);
+            let mut first_error = None;
+            let c = match client(timeout) {
+                Ok(c) => c,
+                Err(e) => return (lat, failed, Some(e.to_string())),
             };
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 if Instant::now() >= end {
                     failed += 1;
+                    first_error.get_or_insert_with(|| "phase deadline passed".to_owned());
                     continue;
                 }
                 let t0 = Instant::now();
                 match scrape(&c, &url).await {
                     Ok(_) => lat.push(t0.elapsed().as_secs_f64()),
-                    Err(_) => failed += 1,
+                    Err(e) => {
+                        failed += 1;
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
-            (lat, failed)
+            (lat, failed, first_error)
         }));
     }
     let mut phase = Phase::default();
     for t in tasks {
-        if let Ok((lat, failed)) = t.await {
+        if let Ok((lat, failed, err)) = t.await {
             phase.latencies.extend(lat);
             phase.failures += failed;
+            if phase.first_error.is_none() {
+                phase.first_error = err;
+            }
         }
     }
     // Scrapes never handed out (a worker could not build its client) are failures too.

@@ -399,6 +399,17 @@ async fn main() -> anyhow::Result<()> {
                 }
                 Err(e) => Err(e.clone()),
             };
+            let mut split = |r: Result<side::Measured, String>, who: &str| {
+                r.map(|(run, why)| {
+                    res.notes.extend(
+                        why.into_iter()
+                            .map(|w| format!("round {round}, {who}: {w}")),
+                    );
+                    run
+                })
+            };
+            let go_run = split(go_run, "Go original");
+            let ours_run = split(ours_run, "ours");
             for (side, r) in [("Go", &go_run), ("ours", &ours_run), ("floor", &floor)] {
                 match r {
                     Ok(run) => eprintln!(

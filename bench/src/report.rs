@@ -31,7 +31,16 @@ pub const ROWS: &[(&str, &str)] = &[
     ("backend_work", "backend work per scrape"),
     ("backend_cpu", "backend CPU-s per 1000 scrapes"),
     ("bin_mb", "binary size, MiB"),
-    ("failed", "failed scrapes (sum over rounds)"),
+    ("failed_seq", "failed scrapes, sequential (sum over rounds)"),
+    (
+        "failed_c10",
+        "failed scrapes, 10 concurrent (sum over rounds)",
+    ),
+    (
+        "failed_c64",
+        "failed scrapes, 64 concurrent (sum over rounds)",
+    ),
+    ("failed", "failed scrapes, all phases (sum over rounds)"),
 ];
 
 /// One round of a pair: Go, ours, floor (`Err` = skipped, with why).
@@ -52,6 +61,8 @@ pub struct PairResult {
     pub ours_label: String,
     /// Per round: Go, ours, floor (Err = skipped, with why).
     pub rounds: Vec<Round>,
+    /// Why scrapes failed, per round and side.
+    pub notes: Vec<String>,
     /// Skip reason for the whole pair.
     pub skipped: Option<String>,
 }
@@ -174,7 +185,7 @@ impl PairResult {
     }
 
     fn side_errors(&self, which: usize) -> Vec<String> {
-        let mut errs: Vec<String> = self
+        let errs: Vec<String> = self
             .rounds
             .iter()
             .filter_map(|r| match which {
@@ -184,7 +195,6 @@ impl PairResult {
             })
             .cloned()
             .collect();
-        errs.dedup();
         errs
     }
 
@@ -221,7 +231,7 @@ impl PairResult {
             if g.is_empty() && o.is_empty() && f.is_empty() {
                 continue;
             }
-            let (g_cell, o_cell, f_cell, r_cell) = if *key == "failed" {
+            let (g_cell, o_cell, f_cell, r_cell) = if key.starts_with("failed") {
                 let sum = |v: &[f64]| {
                     if v.is_empty() {
                         "—".into()
@@ -246,14 +256,21 @@ impl PairResult {
         }
         let _ = writeln!(out, "\nFloor: {}.", pair.floor_desc());
         for (which, name) in [(0, "Go original"), (1, "ours"), (2, "floor")] {
-            let errs = self.side_errors(which);
-            if !errs.is_empty() {
+            let mut errs = self.side_errors(which);
+            let rounds = errs.len();
+            errs.dedup();
+            if rounds > 0 {
                 let _ = writeln!(
                     out,
-                    "\n{name} skipped in {} round(s): {}",
-                    errs.len(),
+                    "\n{name} skipped in {rounds} round(s): {}",
                     errs.join("; ")
                 );
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\nFailed scrapes:\n");
+            for n in &self.notes {
+                let _ = writeln!(out, "- {n}");
             }
         }
         let _ = writeln!(out);

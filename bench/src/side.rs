@@ -13,6 +13,9 @@ use crate::procstat;
 /// Figures of one side in one round, by key (see `report::ROWS`).
 pub type Run = BTreeMap<&'static str, f64>;
 
+/// A side's figures and, when scrapes failed, which phase and why (first failure of each phase).
+pub type Measured = (Run, Vec<String>);
+
 /// How hard to push.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -60,8 +63,9 @@ pub async fn run(
     plan: &Plan,
     logdir: &Path,
     tag: &str,
-) -> Result<Run, String> {
+) -> Result<Measured, String> {
     let clk = procstat::clk_tck();
+    let mut why: Vec<String> = Vec::new();
     let port = mcp_testkit::free_port();
     let listen = format!("127.0.0.1:{port}");
     let (args, env) = backend.exporter_command(pair, &listen);
@@ -117,7 +121,10 @@ pub async fn run(
             run.insert("bytes", body.len() as f64);
             run.insert("series", series_count(body) as f64);
         }
-        Err(_) => failed += 1,
+        Err(e) => {
+            failed += 1;
+            why.push(format!("first scrape: {e}"));
+        }
     }
 
     // Sequential phase: CPU, latency, backend work and backend CPU per scrape.
@@ -141,6 +148,13 @@ pub async fn run(
     run.insert("p50_seq", load::percentile(&seq.latencies, 0.5) * 1000.0);
     run.insert("p99_seq", load::percentile(&seq.latencies, 0.99) * 1000.0);
     failed += seq.failures;
+    run.insert("failed_seq", seq.failures as f64);
+    if let Some(e) = seq.first_error {
+        why.push(format!(
+            "{} of {} sequential scrapes failed, first: {e}",
+            seq.failures, plan.scrapes
+        ));
+    }
     if let Some(s) = procstat::status(pid) {
         run.insert("rss_after_mb", mb(s.rss_kb));
         run.insert("anon_after_mb", mb(s.anon_kb));
@@ -161,6 +175,16 @@ pub async fn run(
         run.insert(k50, load::percentile(&ph.latencies, 0.5) * 1000.0);
         run.insert(k99, load::percentile(&ph.latencies, 0.99) * 1000.0);
         failed += ph.failures;
+        run.insert(
+            if c == 10 { "failed_c10" } else { "failed_c64" },
+            ph.failures as f64,
+        );
+        if let Some(e) = ph.first_error {
+            why.push(format!(
+                "{} of {} scrapes at {c} concurrent failed, first: {e}",
+                ph.failures, plan.scrapes
+            ));
+        }
     }
 
     let end = procstat::status(pid);
@@ -173,7 +197,7 @@ pub async fn run(
     }
     run.insert("failed", failed as f64);
     drop(guard);
-    Ok(run)
+    Ok((run, why))
 }
 
 /// The floor for one round: the backend's own round trips, sequential, timed the same way.
