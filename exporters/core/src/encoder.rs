@@ -126,7 +126,7 @@ impl MetricSet {
         &mut self,
         name: impl Into<Text>,
         help: impl Into<Text>,
-        labels: &[(&str, &str)],
+        labels: &[(&'static str, &str)],
         value: f64,
     ) {
         self.push(
@@ -143,7 +143,7 @@ impl MetricSet {
         &mut self,
         name: impl Into<Text>,
         help: impl Into<Text>,
-        labels: &[(&str, &str)],
+        labels: &[(&'static str, &str)],
         value: f64,
     ) {
         self.push(
@@ -160,7 +160,7 @@ impl MetricSet {
         &mut self,
         name: impl Into<Text>,
         help: impl Into<Text>,
-        labels: &[(&str, &str)],
+        labels: &[(&'static str, &str)],
         value: f64,
     ) {
         self.push(
@@ -177,7 +177,7 @@ impl MetricSet {
         &mut self,
         name: impl Into<Text>,
         help: impl Into<Text>,
-        labels: &[(&str, &str)],
+        labels: &[(&'static str, &str)],
         buckets: Vec<(f64, u64)>,
         sum: f64,
         count: u64,
@@ -200,7 +200,7 @@ impl MetricSet {
         &mut self,
         name: impl Into<Text>,
         help: impl Into<Text>,
-        labels: &[(&str, &str)],
+        labels: &[(&'static str, &str)],
         quantiles: Vec<(f64, f64)>,
         sum: f64,
         count: u64,
@@ -296,10 +296,11 @@ impl MetricSet {
     }
 }
 
-fn owned(labels: &[(&str, &str)]) -> Vec<(Text, String)> {
+// Label names are literals at every call site: borrowed, never copied. Only values allocate.
+fn owned(labels: &[(&'static str, &str)]) -> Vec<(Text, String)> {
     labels
         .iter()
-        .map(|(k, v)| (Cow::Owned((*k).to_owned()), (*v).to_owned()))
+        .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
         .collect()
 }
 

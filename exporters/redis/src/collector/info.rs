@@ -4,7 +4,12 @@
 //! pass-through of `cluster_*` fields. HELP is upstream's `"<name> metric"`. Fields not in the
 //! table are ignored, so new Redis fields never break a scrape.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use mcp_exporter_core::MetricSet;
+use mcp_exporter_core::encoder::Text;
 
 use super::Scrape;
 use crate::info::parse_value;
@@ -326,7 +331,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         let Some(value) = parse_value(field.value) else {
             continue;
         };
-        if let Some((_, name, kind)) = FIELDS.iter().find(|(k, _, _)| *k == field.key) {
+        if let Some((name, kind)) = fields().get(field.key) {
             emit(s, out, name, *kind, value);
         } else if field.key == "latest_fork_usec" {
             // The one unit conversion upstream makes.
@@ -372,10 +377,50 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     );
 }
 
+/// The table as a map, built once: ~150 INFO fields are looked up per scrape.
+fn fields() -> &'static HashMap<&'static str, (&'static str, Kind)> {
+    static MAP: OnceLock<HashMap<&'static str, (&'static str, Kind)>> = OnceLock::new();
+    MAP.get_or_init(|| FIELDS.iter().map(|(f, n, k)| (*f, (*n, *k))).collect())
+}
+
+/// `(full name, HELP)` of an INFO family, made once per process and namespace: the same few
+/// hundred strings are needed on every scrape. Bounded, because `cluster_*` names come from
+/// the server; past the bound the strings are built per scrape.
+pub(crate) fn interned(ns: &str, name: &str) -> (Text, Text) {
+    type Inner = HashMap<String, (&'static str, &'static str)>;
+    static CACHE: OnceLock<Mutex<HashMap<String, Inner>>> = OnceLock::new();
+    const MAX: usize = 4096;
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(mut map) = cache.lock() {
+        if !map.contains_key(ns) {
+            map.insert(ns.to_owned(), Inner::new());
+        }
+        let Some(inner) = map.get_mut(ns) else {
+            return (
+                Cow::Owned(format!("{ns}_{name}")),
+                Cow::Owned(format!("{name} metric")),
+            );
+        };
+        if let Some((n, h)) = inner.get(name) {
+            return (Cow::Borrowed(*n), Cow::Borrowed(*h));
+        }
+        if inner.len() < MAX {
+            let full: &'static str = Box::leak(format!("{ns}_{name}").into_boxed_str());
+            let help: &'static str = Box::leak(format!("{name} metric").into_boxed_str());
+            inner.insert(name.to_owned(), (full, help));
+            return (Cow::Borrowed(full), Cow::Borrowed(help));
+        }
+    }
+    (
+        Cow::Owned(format!("{ns}_{name}")),
+        Cow::Owned(format!("{name} metric")),
+    )
+}
+
 fn emit(s: &Scrape<'_>, out: &mut MetricSet, name: &str, kind: Kind, value: f64) {
-    let help = format!("{name} metric");
+    let (full, help) = interned(s.ns, name);
     match kind {
-        Gauge => out.gauge(s.name(name), help, &[], value),
-        Counter => out.counter(s.name(name), help, &[], value),
+        Gauge => out.gauge(full, help, &[], value),
+        Counter => out.counter(full, help, &[], value),
     }
 }

@@ -37,9 +37,9 @@ pub struct Scrape<'a> {
 }
 
 impl Scrape<'_> {
-    /// `<namespace>_<name>`.
-    pub fn name(&self, name: &str) -> String {
-        format!("{}_{name}", self.ns)
+    /// `<namespace>_<name>`, built once per process (see `info::interned`).
+    pub fn name(&self, name: &str) -> mcp_exporter_core::encoder::Text {
+        info::interned(self.ns, name).0
     }
 }
 
