@@ -606,6 +606,31 @@ impl Drop for PgCluster {
     }
 }
 
+/// Starts a Prometheus-family server and waits for its `/-/ready`; on failure the error carries
+/// the tail of its log.
+fn spawn_until_ready(
+    cmd: Command,
+    log: &Path,
+    what: &str,
+    port: u16,
+) -> Result<Child, TestkitError> {
+    let mut child = spawn_logged(cmd, log, what)?;
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    let exited = |c: &mut Child| matches!(c.try_wait(), Ok(Some(_)));
+    if !wait_until(Duration::from_secs(30), || {
+        exited(&mut child) || http_get(&url).0 == 200
+    }) || exited(&mut child)
+    {
+        stop_child(&mut child);
+        return Err(TestkitError::NotReady {
+            what: what.to_owned(),
+            secs: 30,
+            log: tail(log, 20),
+        });
+    }
+    Ok(child)
+}
+
 // === impl Prometheus ===
 
 /// A real `prometheus` server from config text, on a free port, with its TSDB in a temp dir.
@@ -642,20 +667,7 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-lifecycle")
             .current_dir(dir.path());
-        let log = dir.path().join("prometheus.log");
-        let mut child = spawn_logged(cmd, &log, "prometheus")?;
-        let url = format!("http://127.0.0.1:{port}/-/ready");
-        if !wait_until(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(Some(_))) || http_get(&url).0 == 200
-        }) || matches!(child.try_wait(), Ok(Some(_)))
-        {
-            stop_child(&mut child);
-            return Err(TestkitError::NotReady {
-                what: "prometheus".into(),
-                secs: 30,
-                log: tail(&log, 20),
-            });
-        }
+        let child = spawn_until_ready(cmd, &dir.path().join("prometheus.log"), "prometheus", port)?;
         Ok(Prometheus {
             child,
             port,
@@ -749,20 +761,12 @@ impl Alertmanager {
             // Empty: no gossip listener, so parallel instances do not meet or collide on :9094.
             .arg("--cluster.listen-address=")
             .current_dir(dir.path());
-        let log = dir.path().join("alertmanager.log");
-        let mut child = spawn_logged(cmd, &log, "alertmanager")?;
-        let url = format!("http://127.0.0.1:{port}/-/ready");
-        if !wait_until(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(Some(_))) || http_get(&url).0 == 200
-        }) || matches!(child.try_wait(), Ok(Some(_)))
-        {
-            stop_child(&mut child);
-            return Err(TestkitError::NotReady {
-                what: "alertmanager".into(),
-                secs: 30,
-                log: tail(&log, 20),
-            });
-        }
+        let child = spawn_until_ready(
+            cmd,
+            &dir.path().join("alertmanager.log"),
+            "alertmanager",
+            port,
+        )?;
         Ok(Alertmanager {
             child,
             port,
@@ -875,4 +879,27 @@ pub fn http_get(url: &str) -> (u16, String) {
         }
         Err(e) => (0, e.to_string()),
     }
+}
+
+/// The value of the sample written exactly as `series` (`name` or `name{labels}`, labels sorted
+/// as the encoders write them) in a text exposition; `None` when absent or not a number.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| match v.split_whitespace().next()? {
+            "NaN" => Some(f64::NAN),
+            "+Inf" => Some(f64::INFINITY),
+            "-Inf" => Some(f64::NEG_INFINITY),
+            v => v.parse().ok(),
+        })
+}
+
+/// Open file descriptors of a process (entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }

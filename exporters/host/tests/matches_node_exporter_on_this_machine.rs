@@ -33,12 +33,7 @@ fn start(bin: &std::path::Path, args: &[&str]) -> (Proc, String) {
     (Proc(child), url)
 }
 
-fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use mcp_testkit::sample as value;
 
 /// timex needs the adjtimex syscall, which has no safe binding here (see README).
 const NOT_IMPLEMENTED: &str = "node_timex_";

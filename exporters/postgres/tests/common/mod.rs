@@ -230,9 +230,7 @@ impl Exporter {
     }
 
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        mcp_testkit::open_fds(self.child.id())
     }
 }
 
@@ -268,20 +266,8 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// The value of the sample `name{labels}` exactly as written (labels sorted as the encoder does).
-pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .map(|v| match v.trim() {
-            "NaN" => f64::NAN,
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap(),
-        })
-}
+#[allow(unused_imports)]
+pub use mcp_testkit::sample;
 
 /// `# TYPE` of a family.
 pub fn family_type(text: &str, name: &str) -> Option<String> {

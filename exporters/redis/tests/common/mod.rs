@@ -50,9 +50,7 @@ impl Exporter {
     }
 
     pub fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        mcp_testkit::open_fds(self.child.id())
     }
 }
 
@@ -63,10 +61,6 @@ impl Drop for Exporter {
     }
 }
 
-/// The value of the first sample line starting with `prefix` (name plus labels).
-pub fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+/// The value of a sample (shared with every exporter's tests).
+#[allow(unused_imports)]
+pub use mcp_testkit::sample as value;
