@@ -467,7 +467,7 @@ async fn main() -> anyhow::Result<()> {
              (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one scrape for \
              bytes/series, then {scrapes} sequential scrapes on one keep-alive connection, then {scrapes} \
              scrapes spread over {} workers with one connection each. No `Accept-Encoding` (plain text). \
-             CPU is utime+stime from /proc/PID/stat; RSS is VmRSS/VmHWM from /proc/PID/status. Cells: \
+             CPU is utime+stime from /proc/PID/stat per successful scrape; RSS is VmRSS/VmHWM from /proc/PID/status. Cells: \
              median over rounds (min–max); ratio = ours/theirs of the medians (per-round min–max).",
             redis_version.map_or(String::new(), |v| format!(
                 "; {}",

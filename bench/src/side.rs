@@ -135,7 +135,9 @@ pub async fn run(
     let cpu1 = procstat::cpu_ticks(pid);
     let bcpu1 = backend.cpu_ticks();
     let work1 = backend.work_counter();
-    let n = plan.scrapes as f64;
+    // Per successful scrape: a refused scrape (HTTP 503) costs the exporter almost nothing, and
+    // counting it would flatter the side that refuses.
+    let n = seq.latencies.len().max(1) as f64;
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         run.insert("cpu_seq", (b - a) as f64 / clk / n * 1000.0);
     }
@@ -170,7 +172,8 @@ pub async fn run(
             _ => ("cpu_c64", "p50_c64", "p99_c64"),
         };
         if let (Some(a), Some(b)) = (cpu0, cpu1) {
-            run.insert(kcpu, (b - a) as f64 / clk / n * 1000.0);
+            let ok = ph.latencies.len().max(1) as f64;
+            run.insert(kcpu, (b - a) as f64 / clk / ok * 1000.0);
         }
         run.insert(k50, load::percentile(&ph.latencies, 0.5) * 1000.0);
         run.insert(k99, load::percentile(&ph.latencies, 0.99) * 1000.0);
