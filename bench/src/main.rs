@@ -238,8 +238,18 @@ fn parse_criterion(text: &str) -> Vec<(String, String, String)> {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line naming the problem, whatever RUST_BACKTRACE says.
+            eprintln!("mcp-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut want: Vec<&str> = cli.targets.iter().map(String::as_str).collect();
     if want.is_empty() || want.contains(&"all") {
         want = vec!["redis", "postgres", "host", "instrument"];
@@ -263,6 +273,9 @@ async fn main() -> anyhow::Result<()> {
     let instrument_named = cli.targets.iter().any(|t| t == "instrument");
     let skip_instrument_quick = run_instrument && cli.quick && !instrument_named;
 
+    if cli.quick && cli.write {
+        bail!("--write with --quick: a smoke run must not replace BENCHMARKS.md");
+    }
     let rounds = cli.rounds.unwrap_or(if cli.quick { 1 } else { 3 }).max(1);
     let scrapes = cli
         .scrapes
@@ -491,6 +504,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if !targets.is_empty() {
         let _ = writeln!(md, "### Targets (ours / Go original, same run)\n");
+        if cli.quick {
+            let _ = writeln!(
+                md,
+                "`--quick` smoke run: {scrapes} scrapes per phase and CPU in 10 ms ticks, so these \
+                 verdicts say nothing; run without `--quick` to measure.\n"
+            );
+        }
         let _ = writeln!(
             md,
             "| pair | target | ours/theirs | verdict |\n|---|---|---|---|"
