@@ -27,6 +27,7 @@ pub mod softnet;
 pub mod stat;
 pub mod textfile;
 pub mod time;
+pub mod timex;
 pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
@@ -92,6 +93,7 @@ pub const TABLE: &[Entry] = &[
     sync_entry!("stat", true, stat::collect),
     sync_entry!("textfile", true, textfile::collect),
     sync_entry!("time", true, time::collect),
+    sync_entry!("timex", true, timex::collect),
     sync_entry!("udp_queues", true, udp_queues::collect),
     sync_entry!("uname", true, uname::collect),
     sync_entry!("vmstat", true, vmstat::collect),
