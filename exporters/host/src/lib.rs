@@ -172,6 +172,13 @@ pub struct ValidatedConfig {
     enabled: Vec<&'static str>,
 }
 
+impl ValidatedConfig {
+    /// The paths and filters the collectors read with.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+}
+
 fn regex(flag: &'static str, s: &str) -> Result<Regex, ConfigError> {
     Regex::new(s).map_err(|e| ConfigError::Regex {
         flag,

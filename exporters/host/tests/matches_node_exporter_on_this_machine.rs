@@ -60,11 +60,7 @@ fn families_and_stable_values_match_node_exporter() {
     };
     let theirs_file = dir.path().join("node.txt");
     std::fs::write(&theirs_file, &theirs).unwrap();
-    let (ok, report) = metric_diff(
-        &theirs_file,
-        &ours,
-        &["--prefix", "node_"],
-    );
+    let (ok, report) = metric_diff(&theirs_file, &ours, &["--prefix", "node_"]);
     assert!(
         ok,
         "families missing against the live node_exporter:\n{report}"

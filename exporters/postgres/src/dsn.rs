@@ -325,11 +325,15 @@ impl Dsn {
         connect_timeout: Duration,
     ) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
+        // A path is a Unix socket directory (tokio-postgres has sockets only on Unix).
+        #[cfg(unix)]
         if self.host.starts_with('/') {
             c.host_path(&self.host);
         } else {
             c.host(&self.host);
         }
+        #[cfg(not(unix))]
+        c.host(&self.host);
         c.port(self.port).user(&self.user);
         if let Some(p) = &self.password {
             c.password(p.as_bytes());

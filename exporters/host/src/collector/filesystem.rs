@@ -44,6 +44,38 @@ fn unescape(s: &str) -> String {
         .replace("\\134", "\\")
 }
 
+/// What statvfs(3) says of a mount, in the units node_exporter multiplies.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    block_size: u64,
+    blocks: u64,
+    blocks_free: u64,
+    blocks_available: u64,
+    files: u64,
+    files_free: u64,
+}
+
+#[cfg(unix)]
+// The field types differ between OSes (u32 on some): `from` fits them all.
+#[allow(clippy::useless_conversion)]
+fn statvfs(path: &std::path::Path) -> nix::Result<Stat> {
+    let st = nix::sys::statvfs::statvfs(path)?;
+    Ok(Stat {
+        block_size: u64::from(st.block_size()),
+        blocks: u64::from(st.blocks()),
+        blocks_free: u64::from(st.blocks_free()),
+        blocks_available: u64::from(st.blocks_available()),
+        files: u64::from(st.files()),
+        files_free: u64::from(st.files_free()),
+    })
+}
+
+/// This table is Linux's; elsewhere it is compiled (and never registered) without statvfs.
+#[cfg(not(unix))]
+fn statvfs(_path: &std::path::Path) -> std::io::Result<Stat> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
 impl Collector<Host> for Filesystem {
     fn collect<'a>(&'a self, host: &'a Host, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
@@ -78,7 +110,7 @@ impl Collector<Host> for Filesystem {
                     let stuck_set: &'static Mutex<HashSet<String>> = stuck();
                     let marker = Arc::new(());
                     let task = tokio::task::spawn_blocking(move || {
-                        let r = nix::sys::statvfs::statvfs(&path);
+                        let r = statvfs(&path);
                         // A call that outlived its timeout clears its mark when it returns.
                         if let Ok(mut s) = stuck_set.lock() {
                             s.remove(&key2);
@@ -113,36 +145,36 @@ impl Collector<Host> for Filesystem {
                     );
                     continue;
                 };
-                let bsize = st.block_size() as f64;
+                let bsize = st.block_size as f64;
                 out.gauge(
                     "node_filesystem_size_bytes",
                     "Filesystem size in bytes.",
                     &labels,
-                    st.blocks() as f64 * bsize,
+                    st.blocks as f64 * bsize,
                 );
                 out.gauge(
                     "node_filesystem_free_bytes",
                     "Filesystem free space in bytes.",
                     &labels,
-                    st.blocks_free() as f64 * bsize,
+                    st.blocks_free as f64 * bsize,
                 );
                 out.gauge(
                     "node_filesystem_avail_bytes",
                     "Filesystem space available to non-root users in bytes.",
                     &labels,
-                    st.blocks_available() as f64 * bsize,
+                    st.blocks_available as f64 * bsize,
                 );
                 out.gauge(
                     "node_filesystem_files",
                     "Filesystem total file nodes.",
                     &labels,
-                    st.files() as f64,
+                    st.files as f64,
                 );
                 out.gauge(
                     "node_filesystem_files_free",
                     "Filesystem total free file nodes.",
                     &labels,
-                    st.files_free() as f64,
+                    st.files_free as f64,
                 );
                 out.gauge(
                     "node_filesystem_readonly",

@@ -20,6 +20,7 @@ pub mod netclass;
 pub mod netdev;
 pub mod netstat;
 pub mod os;
+pub mod portable;
 pub mod pressure;
 pub mod selinux;
 pub mod sockstat;
@@ -35,7 +36,7 @@ pub mod vmstat;
 /// A collector that only reads small files: run inline, it never waits on the network.
 pub type SyncFn = fn(&Host, &mut MetricSet) -> Result<(), CollectError>;
 
-struct SyncCollector(SyncFn);
+pub(crate) struct SyncCollector(pub(crate) SyncFn);
 
 impl Collector<Host> for SyncCollector {
     fn collect<'a>(&'a self, host: &'a Host, out: &'a mut MetricSet) -> CollectFuture<'a> {
@@ -64,8 +65,15 @@ macro_rules! sync_entry {
     };
 }
 
-/// Every collector, as node_exporter names them. All are on by default as in node_exporter 1.5.
-pub const TABLE: &[Entry] = &[
+/// The collectors of this OS: `/proc` and `/sys` on Linux, sysinfo elsewhere.
+#[cfg(target_os = "linux")]
+pub const TABLE: &[Entry] = LINUX;
+/// The collectors of this OS: `/proc` and `/sys` on Linux, sysinfo elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub const TABLE: &[Entry] = portable::TABLE;
+
+/// Every Linux collector, as node_exporter names them. All are on by default as in node_exporter 1.5.
+pub const LINUX: &[Entry] = &[
     sync_entry!("arp", true, arp::collect),
     sync_entry!("cgroup", true, cgroup::collect),
     sync_entry!("conntrack", true, conntrack::collect),
