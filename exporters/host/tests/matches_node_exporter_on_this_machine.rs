@@ -295,3 +295,81 @@ fn docker_containers_get_cadvisor_names_from_a_cgroup_v2_tree() {
         Some(1.0)
     );
 }
+
+#[test]
+fn docker_containers_on_a_cgroup_v1_host_get_the_same_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = "9a1b".repeat(16);
+    let sys = dir.path().join("sys");
+    let cg = sys.join("fs/cgroup");
+    let rel = format!("docker/{id}");
+    for h in ["cpu,cpuacct", "memory", "blkio"] {
+        std::fs::create_dir_all(cg.join(h).join(&rel)).unwrap();
+    }
+    // The hierarchy roots carry the same files as the containers below them.
+    std::fs::write(cg.join("memory/memory.usage_in_bytes"), "999999999\n").unwrap();
+    std::fs::write(cg.join("cpu,cpuacct/cpuacct.usage"), "1\n").unwrap();
+    let c = |h: &str, f: &str| cg.join(h).join(&rel).join(f);
+    std::fs::write(c("cpu,cpuacct", "cpuacct.usage"), "3250000000\n").unwrap();
+    std::fs::write(c("cpu,cpuacct", "cpuacct.stat"), "user 250\nsystem 75\n").unwrap();
+    std::fs::write(c("memory", "memory.usage_in_bytes"), "104857600\n").unwrap();
+    std::fs::write(
+        c("memory", "memory.stat"),
+        "cache 1\nrss 2\ntotal_cache 41943040\ntotal_rss 52428800\ntotal_inactive_file 20971520\n",
+    )
+    .unwrap();
+    std::fs::write(
+        c("memory", "memory.limit_in_bytes"),
+        "9223372036854771712\n",
+    )
+    .unwrap();
+    std::fs::write(
+        c("blkio", "blkio.throttle.io_service_bytes"),
+        "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 0\n8:0 Async 12288\n8:0 Total 12288\nTotal 12288\n",
+    )
+    .unwrap();
+
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-host-exporter"));
+    let sys_arg = format!("--path.sysfs={}", sys.display());
+    let root_arg = format!("--path.rootfs={}", dir.path().join("root").display());
+    let (_p, url) = start(
+        &bin,
+        &[
+            "--collector.disable-defaults",
+            "--collector.cgroup",
+            &sys_arg,
+            &root_arg,
+        ],
+    );
+    let text = http_get(&url).1;
+    // No Docker metadata under the rootfs: the short id names the container.
+    let labels = format!("id=\"/docker/{id}\",image=\"\",name=\"{}\"", &id[..12]);
+    let v = |family: &str, extra: &str| value(&text, &format!("{family}{{{extra}{labels}}}"));
+    assert_eq!(
+        v("container_cpu_usage_seconds_total", "cpu=\"total\","),
+        Some(3.25),
+        "{text}"
+    );
+    assert_eq!(v("container_cpu_user_seconds_total", ""), Some(2.5));
+    assert_eq!(v("container_cpu_system_seconds_total", ""), Some(0.75));
+    assert_eq!(v("container_memory_usage_bytes", ""), Some(104857600.0));
+    assert_eq!(
+        v("container_memory_working_set_bytes", ""),
+        Some(83886080.0)
+    );
+    assert_eq!(v("container_memory_rss", ""), Some(52428800.0));
+    assert_eq!(v("container_memory_cache", ""), Some(41943040.0));
+    assert_eq!(v("container_spec_memory_limit_bytes", ""), Some(0.0));
+    assert_eq!(
+        v("container_fs_reads_bytes_total", "device=\"8:0\","),
+        Some(4096.0)
+    );
+    assert_eq!(
+        v("container_fs_writes_bytes_total", "device=\"8:0\","),
+        Some(8192.0)
+    );
+    assert_eq!(
+        value(&text, "node_scrape_collector_success{collector=\"cgroup\"}"),
+        Some(1.0)
+    );
+}
