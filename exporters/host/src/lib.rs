@@ -405,5 +405,21 @@ pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Erro
 
 /// Reads a file under a root, as text.
 pub fn read(path: &Path) -> Result<String, core_collector::CollectError> {
-    std::fs::read_to_string(path).map_err(core_collector::CollectError::Io)
+    read_text(path).map_err(core_collector::CollectError::Io)
+}
+
+/// Files larger than this are refused (a /proc file never is; a runaway textfile might be).
+const MAX_FILE: u64 = 64 << 20;
+
+/// Reads a small `/proc`, `/sys` or text file: open, read into 4 KiB of spare capacity until EOF,
+/// close. `fs::read_to_string` also stats the file and seeks for a size hint (always 0 in /proc
+/// and /sys) and then probes with a 32-byte read: three syscalls more per file, on the ~130
+/// files of a scrape.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
+    // `Take` has no size-hint specialisation: plain reads into the spare capacity.
+    file.take(MAX_FILE).read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }

@@ -76,7 +76,7 @@ pub fn docker_meta(json: &str) -> (Option<String>, Option<String>) {
 }
 
 fn device_name(host: &Host, majmin: &str) -> String {
-    std::fs::read_to_string(host.sys(&format!("dev/block/{majmin}/uevent")))
+    crate::read_text(host.sys(&format!("dev/block/{majmin}/uevent")))
         .ok()
         .and_then(|u| {
             u.lines()
@@ -114,7 +114,7 @@ const V1_UNLIMITED: f64 = (1u64 << 62) as f64;
 /// Reads a cgroup v2 directory (`cpu.stat`, `memory.current`, `memory.stat`, `memory.max`,
 /// `io.stat`); missing files leave their fields empty.
 pub fn read_v2(dir: &Path) -> Usage {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let read = |f: &str| crate::read_text(dir.join(f)).ok();
     let mut u = Usage::default();
     if let Some(cpu) = read("cpu.stat") {
         u.cpu_total = kv(&cpu, "usage_usec").map(|v| v / 1e6);
@@ -179,7 +179,7 @@ fn v1_roots(host: &Host) -> Option<V1Roots> {
 /// `cpuacct.stat` in USER_HZ ticks, `memory.usage_in_bytes`, `memory.stat`'s `total_*`,
 /// `memory.limit_in_bytes`, `blkio.throttle.io_service_bytes`).
 pub fn read_v1(roots: &V1Roots, rel: &Path, user_hz: f64) -> Usage {
-    let read = |root: &Path, f: &str| std::fs::read_to_string(root.join(rel).join(f)).ok();
+    let read = |root: &Path, f: &str| crate::read_text(root.join(rel).join(f)).ok();
     let mut u = Usage {
         cpu_total: read(&roots.cpuacct, "cpuacct.usage")
             .and_then(|s| s.trim().parse::<f64>().ok())
@@ -251,7 +251,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         .unwrap_or(0.0);
     for (rel, id, u) in containers {
         let cgroup_id = format!("/{}", rel.display());
-        let config = std::fs::read_to_string(
+        let config = crate::read_text(
             host.rooted(&format!("/var/lib/docker/containers/{id}/config.v2.json")),
         )
         .ok();

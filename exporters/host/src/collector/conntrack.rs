@@ -51,11 +51,7 @@ const STATS: &[(&str, &str, &str)] = &[
 ];
 
 fn num(host: &Host, rel: &str) -> Option<f64> {
-    std::fs::read_to_string(host.proc(rel))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    crate::read_text(host.proc(rel)).ok()?.trim().parse().ok()
 }
 
 /// Writes the conntrack families.
@@ -79,7 +75,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         max,
     );
     // Per-CPU rows of hex counters under a header; summed across CPUs.
-    if let Ok(text) = std::fs::read_to_string(host.proc("net/stat/nf_conntrack")) {
+    if let Ok(text) = crate::read_text(host.proc("net/stat/nf_conntrack")) {
         let mut lines = text.lines();
         let header: Vec<&str> = lines
             .next()

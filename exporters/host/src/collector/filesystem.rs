@@ -79,8 +79,8 @@ fn statvfs(_path: &std::path::Path) -> std::io::Result<Stat> {
 impl Collector<Host> for Filesystem {
     fn collect<'a>(&'a self, host: &'a Host, out: &'a mut MetricSet) -> CollectFuture<'a> {
         Box::pin(async move {
-            let text = std::fs::read_to_string(host.proc("1/mounts"))
-                .or_else(|_| std::fs::read_to_string(host.proc("self/mounts")))?;
+            let text = crate::read_text(host.proc("1/mounts"))
+                .or_else(|_| crate::read_text(host.proc("self/mounts")))?;
             let mounts = parse_mounts(&text);
             if mounts.is_empty() {
                 return Err(CollectError::Parse("no mounts".into()));

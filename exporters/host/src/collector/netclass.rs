@@ -51,7 +51,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         }
         let base = dir.join(&dev);
         // Reading some attributes of a down device fails with EINVAL: that property is absent.
-        let read = |f: &str| std::fs::read_to_string(base.join(f)).ok();
+        let read = |f: &str| crate::read_text(base.join(f)).ok();
         let text = |f: &str| read(f).map(|s| s.trim().to_owned()).unwrap_or_default();
         let operstate = text("operstate");
         out.gauge(

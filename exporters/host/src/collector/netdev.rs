@@ -59,7 +59,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
             );
         }
         if let Some(n) =
-            std::fs::read_to_string(host.sys(&format!("class/net/{dev}/statistics/rx_nohandler")))
+            crate::read_text(host.sys(&format!("class/net/{dev}/statistics/rx_nohandler")))
                 .ok()
                 .and_then(|s| s.trim().parse::<f64>().ok())
         {

@@ -11,7 +11,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
     let mut fields = parse::netstat(&read(&host.proc("net/netstat"))?);
     fields.extend(parse::netstat(&read(&host.proc("net/snmp"))?));
     // No IPv6 on the host is not an error.
-    if let Ok(text) = std::fs::read_to_string(host.proc("net/snmp6")) {
+    if let Ok(text) = crate::read_text(host.proc("net/snmp6")) {
         fields.extend(parse::snmp6(&text));
     }
     for (k, v) in fields {

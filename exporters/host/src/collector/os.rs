@@ -21,8 +21,8 @@ pub fn parse_os_release(text: &str) -> HashMap<String, String> {
 
 /// Writes the os families.
 pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
-    let text = std::fs::read_to_string(host.rooted("/etc/os-release"))
-        .or_else(|_| std::fs::read_to_string(host.rooted("/usr/lib/os-release")))?;
+    let text = crate::read_text(host.rooted("/etc/os-release"))
+        .or_else(|_| crate::read_text(host.rooted("/usr/lib/os-release")))?;
     let f = parse_os_release(&text);
     let g = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     out.gauge(

@@ -8,7 +8,7 @@ use crate::{Host, parse};
 
 /// Writes the pressure counters.
 pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
-    let read = |r: &str| std::fs::read_to_string(host.proc(&format!("pressure/{r}"))).ok();
+    let read = |r: &str| crate::read_text(host.proc(&format!("pressure/{r}"))).ok();
     if let Some((Some(some), _)) = read("cpu").as_deref().map(parse::pressure) {
         out.counter(
             "node_pressure_cpu_waiting_seconds_total",

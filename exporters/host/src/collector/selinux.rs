@@ -7,7 +7,7 @@ use crate::Host;
 
 /// Writes the selinux gauges.
 pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
-    let enforce = std::fs::read_to_string(host.sys("fs/selinux/enforce")).ok();
+    let enforce = crate::read_text(host.sys("fs/selinux/enforce")).ok();
     out.gauge(
         "node_selinux_enabled",
         "SELinux is enabled, 1 is true, 0 is false",

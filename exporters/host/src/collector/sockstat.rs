@@ -51,7 +51,7 @@ fn parse(text: &str, out: &mut MetricSet, v6: bool) {
 /// Writes the sockstat families.
 pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
     parse(&read(&host.proc("net/sockstat"))?, out, false);
-    if let Ok(text) = std::fs::read_to_string(host.proc("net/sockstat6")) {
+    if let Ok(text) = crate::read_text(host.proc("net/sockstat6")) {
         parse(&text, out, true);
     }
     Ok(())

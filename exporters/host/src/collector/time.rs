@@ -23,7 +23,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| {
-            std::fs::read_to_string(host.rooted("/etc/timezone"))
+            crate::read_text(host.rooted("/etc/timezone"))
                 .ok()
                 .map(|s| s.trim().to_owned())
         });
@@ -49,7 +49,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         dirs.sort();
         for d in dirs {
             let device = d.trim_start_matches("clocksource");
-            let read = |f: &str| std::fs::read_to_string(base.join(&d).join(f)).unwrap_or_default();
+            let read = |f: &str| crate::read_text(base.join(&d).join(f)).unwrap_or_default();
             for cs in read("available_clocksource").split_ascii_whitespace() {
                 out.gauge(
                     "node_time_clocksource_available_info",

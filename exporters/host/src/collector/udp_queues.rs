@@ -37,7 +37,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         &[("ip", "v4"), ("queue", "rx")],
         rx,
     );
-    if let Ok(text) = std::fs::read_to_string(host.proc("net/udp6")) {
+    if let Ok(text) = crate::read_text(host.proc("net/udp6")) {
         let (tx, rx) = sums(&text);
         out.gauge(
             "node_udp_queues",

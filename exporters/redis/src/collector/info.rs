@@ -4,8 +4,8 @@
 //! pass-through of `cluster_*` fields. HELP is upstream's `"<name> metric"`. Fields not in the
 //! table are ignored, so new Redis fields never break a scrape.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use mcp_exporter_core::MetricSet;
@@ -390,10 +390,10 @@ pub(crate) fn interned(ns: &str, name: &str) -> (Text, Text) {
     type Inner = HashMap<String, (&'static str, &'static str)>;
     static CACHE: OnceLock<Mutex<HashMap<String, Inner>>> = OnceLock::new();
     const MAX: usize = 4096;
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::default()));
     if let Ok(mut map) = cache.lock() {
         if !map.contains_key(ns) {
-            map.insert(ns.to_owned(), Inner::new());
+            map.insert(ns.to_owned(), Inner::default());
         }
         let Some(inner) = map.get_mut(ns) else {
             return (
