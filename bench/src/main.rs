@@ -346,8 +346,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         if let Ok(p) = &ours {
             let profile = if p.components().any(|c| c.as_os_str() == "debug") {
                 "debug build"
+            } else if p
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().ends_with("-musl"))
+            {
+                "static musl release build"
             } else {
-                "release build"
+                "glibc release build"
             };
             res.ours_label = format!("{} ({profile})", pair.our_binary());
         }

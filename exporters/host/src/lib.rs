@@ -10,6 +10,8 @@
 #![deny(unsafe_code)]
 
 pub mod collector;
+#[cfg(target_os = "linux")]
+pub mod files;
 pub mod parse;
 
 use std::path::{Path, PathBuf};
@@ -411,11 +413,23 @@ pub fn read(path: &Path) -> Result<String, core_collector::CollectError> {
 /// Files larger than this are refused (a /proc file never is; a runaway textfile might be).
 const MAX_FILE: u64 = 64 << 20;
 
-/// Reads a small `/proc`, `/sys` or text file: open, read into 4 KiB of spare capacity until EOF,
-/// close. `fs::read_to_string` also stats the file and seeks for a size hint (always 0 in /proc
-/// and /sys) and then probes with a 32-byte read: three syscalls more per file, on the ~130
-/// files of a scrape.
+/// Reads a small `/proc`, `/sys` or text file. On Linux kernel files go through descriptors kept
+/// open (see [`files`]); others are opened, read into 4 KiB of spare capacity until EOF and closed
+/// (`fs::read_to_string` also stats and seeks for a size hint, always 0 in /proc and /sys, then
+/// probes with a 32-byte read: three syscalls more per file).
 pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    #[cfg(target_os = "linux")]
+    {
+        files::read(path.as_ref())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        read_uncached(path)
+    }
+}
+
+/// Reads a file without keeping its descriptor (textfiles, which are replaced by rename).
+pub fn read_uncached(path: impl AsRef<Path>) -> std::io::Result<String> {
     use std::io::Read as _;
     let file = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(4096);

@@ -83,7 +83,7 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
                     .collect();
                 files.sort();
                 for path in files {
-                    let Ok(text) = crate::read_text(&path) else {
+                    let Ok(text) = crate::read_uncached(&path) else {
                         error = 1.0;
                         continue;
                     };
