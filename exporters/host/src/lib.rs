@@ -12,6 +12,7 @@
 pub mod collector;
 #[cfg(target_os = "linux")]
 pub mod files;
+pub mod names;
 pub mod parse;
 
 use std::path::{Path, PathBuf};
@@ -150,6 +151,8 @@ pub struct Host {
     pub vmstat_fields: Regex,
     /// textfile directory.
     pub textfile_dir: Option<PathBuf>,
+    /// Names built from file contents, made once.
+    pub names: Arc<names::Names>,
 }
 
 impl Host {
@@ -248,6 +251,7 @@ impl Config {
             netstat_fields: regex("--collector.netstat.fields", &self.netstat_fields)?,
             vmstat_fields: regex("--collector.vmstat.fields", &self.vmstat_fields)?,
             textfile_dir: self.textfile_directory,
+            names: Arc::default(),
         };
         Ok(ValidatedConfig {
             host: Arc::new(host),

@@ -17,8 +17,9 @@ fn main() -> anyhow::Result<()> {
     let config = config.validate().unwrap_or_else(|e| cli::usage_exit(e));
     let setup = web::WebSetup::from_args(&web_args, mcp_host_exporter::DEFAULT_LISTEN)
         .unwrap_or_else(|e| cli::usage_exit(e));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread serves: the collectors only read kernel files (statvfs, which can hang, runs on
+    // the blocking pool); a second worker only added cross-thread wake-ups per scrape.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)
         .enable_all()
         .build()?;

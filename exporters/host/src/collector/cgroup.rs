@@ -34,6 +34,15 @@ fn unified_root(host: &Host) -> Option<PathBuf> {
         .find(|p| p.join("cgroup.controllers").is_file())
 }
 
+/// Where Docker puts containers: `docker/<id>` (cgroupfs driver), `*.slice/docker-<id>.scope`
+/// (systemd driver, also under kubepods slices) and `user@<uid>.service/…` (rootless). Other
+/// branches (`init.scope`, services' own cgroups) are not walked on every scrape.
+fn may_hold_containers(dir: &str) -> bool {
+    dir == "docker"
+        || dir.ends_with(".slice")
+        || (dir.starts_with("user@") && dir.ends_with(".service"))
+}
+
 /// Finds container cgroups up to four levels deep: `(cgroup path relative to the root, id)`.
 fn find(root: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, String)>) {
     let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
@@ -47,7 +56,7 @@ fn find(root: &Path, rel: &Path, depth: usize, out: &mut Vec<(PathBuf, String)>)
         let child = rel.join(&name);
         if let Some(id) = container_id(&name) {
             out.push((child, id.to_owned()));
-        } else if depth < 4 {
+        } else if depth < 4 && may_hold_containers(&name) {
             find(root, &child, depth + 1, out);
         }
     }

@@ -15,9 +15,20 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         return Err(bad("/proc/meminfo has no fields"));
     }
     for (key, value, kb) in fields {
-        let key = if kb { format!("{key}_bytes") } else { key };
-        let help = format!("Memory information field {key}.");
-        out.gauge(format!("node_memory_{key}"), help, &[], value);
+        let made = host.names.get("meminfo", &key, |key| {
+            let key = if kb {
+                format!("{key}_bytes")
+            } else {
+                key.to_owned()
+            };
+            Some((
+                format!("node_memory_{key}"),
+                format!("Memory information field {key}."),
+            ))
+        });
+        if let Some((name, help)) = made {
+            out.gauge(name, help, &[], value);
+        }
     }
     Ok(())
 }

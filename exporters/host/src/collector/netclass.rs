@@ -6,24 +6,104 @@ use mcp_exporter_core::collector::CollectError;
 
 use crate::Host;
 
-/// `(sysfs file, family suffix, counter?)`.
-const PROPS: &[(&str, &str, bool)] = &[
-    ("addr_assign_type", "address_assign_type", false),
-    ("carrier", "carrier", false),
-    ("carrier_changes", "carrier_changes_total", true),
-    ("carrier_up_count", "carrier_up_changes_total", true),
-    ("carrier_down_count", "carrier_down_changes_total", true),
-    ("dev_id", "device_id", false),
-    ("dormant", "dormant", false),
-    ("flags", "flags", false),
-    ("ifindex", "iface_id", false),
-    ("iflink", "iface_link", false),
-    ("link_mode", "iface_link_mode", false),
-    ("mtu", "mtu_bytes", false),
-    ("name_assign_type", "name_assign_type", false),
-    ("netdev_group", "net_dev_group", false),
-    ("type", "protocol_type", false),
-    ("tx_queue_len", "transmit_queue_length", false),
+/// `(sysfs file, family, HELP, counter?)`: node_exporter's names, literal.
+const PROPS: &[(&str, &str, &str, bool)] = &[
+    (
+        "addr_assign_type",
+        "node_network_address_assign_type",
+        "Network device property: address_assign_type",
+        false,
+    ),
+    (
+        "carrier",
+        "node_network_carrier",
+        "Network device property: carrier",
+        false,
+    ),
+    (
+        "carrier_changes",
+        "node_network_carrier_changes_total",
+        "Network device property: carrier_changes_total",
+        true,
+    ),
+    (
+        "carrier_up_count",
+        "node_network_carrier_up_changes_total",
+        "Network device property: carrier_up_changes_total",
+        true,
+    ),
+    (
+        "carrier_down_count",
+        "node_network_carrier_down_changes_total",
+        "Network device property: carrier_down_changes_total",
+        true,
+    ),
+    (
+        "dev_id",
+        "node_network_device_id",
+        "Network device property: device_id",
+        false,
+    ),
+    (
+        "dormant",
+        "node_network_dormant",
+        "Network device property: dormant",
+        false,
+    ),
+    (
+        "flags",
+        "node_network_flags",
+        "Network device property: flags",
+        false,
+    ),
+    (
+        "ifindex",
+        "node_network_iface_id",
+        "Network device property: iface_id",
+        false,
+    ),
+    (
+        "iflink",
+        "node_network_iface_link",
+        "Network device property: iface_link",
+        false,
+    ),
+    (
+        "link_mode",
+        "node_network_iface_link_mode",
+        "Network device property: iface_link_mode",
+        false,
+    ),
+    (
+        "mtu",
+        "node_network_mtu_bytes",
+        "Network device property: mtu_bytes",
+        false,
+    ),
+    (
+        "name_assign_type",
+        "node_network_name_assign_type",
+        "Network device property: name_assign_type",
+        false,
+    ),
+    (
+        "netdev_group",
+        "node_network_net_dev_group",
+        "Network device property: net_dev_group",
+        false,
+    ),
+    (
+        "type",
+        "node_network_protocol_type",
+        "Network device property: protocol_type",
+        false,
+    ),
+    (
+        "tx_queue_len",
+        "node_network_transmit_queue_length",
+        "Network device property: transmit_queue_length",
+        false,
+    ),
 ];
 
 fn value(text: &str) -> Option<f64> {
@@ -73,13 +153,12 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
             &[("device", &dev)],
             if operstate == "up" { 1.0 } else { 0.0 },
         );
-        for (file, name, counter) in PROPS {
+        for (file, name, help, counter) in PROPS {
             if let Some(v) = read(file).as_deref().and_then(value) {
-                let help = format!("Network device property: {name}");
                 if *counter {
-                    out.counter(format!("node_network_{name}"), help, &[("device", &dev)], v);
+                    out.counter(*name, *help, &[("device", &dev)], v);
                 } else {
-                    out.gauge(format!("node_network_{name}"), help, &[("device", &dev)], v);
+                    out.gauge(*name, *help, &[("device", &dev)], v);
                 }
             }
         }

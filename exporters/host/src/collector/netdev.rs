@@ -43,20 +43,26 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         }
         let labels = [("device", dev.as_str())];
         for (i, f) in RX.iter().enumerate() {
-            out.counter(
-                format!("node_network_receive_{f}_total"),
-                format!("Network device statistic receive_{f}."),
-                &labels,
-                v[i],
-            );
+            let made = host.names.get("netdev_receive", f, |f| {
+                Some((
+                    format!("node_network_receive_{f}_total"),
+                    format!("Network device statistic receive_{f}."),
+                ))
+            });
+            if let Some((name, help)) = made {
+                out.counter(name, help, &labels, v[i]);
+            }
         }
         for (i, f) in TX.iter().enumerate() {
-            out.counter(
-                format!("node_network_transmit_{f}_total"),
-                format!("Network device statistic transmit_{f}."),
-                &labels,
-                v[8 + i],
-            );
+            let made = host.names.get("netdev_transmit", f, |f| {
+                Some((
+                    format!("node_network_transmit_{f}_total"),
+                    format!("Network device statistic transmit_{f}."),
+                ))
+            });
+            if let Some((name, help)) = made {
+                out.counter(name, help, &labels, v[8 + i]);
+            }
         }
         if let Some(n) =
             crate::read_text(host.sys(&format!("class/net/{dev}/statistics/rx_nohandler")))

@@ -15,14 +15,17 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
         fields.extend(parse::snmp6(&text));
     }
     for (k, v) in fields {
-        if host.netstat_fields.is_match(&k) {
-            let (proto, field) = k.split_once('_').unwrap_or((&k, ""));
-            out.untyped(
-                format!("node_netstat_{k}"),
-                format!("Statistic {proto}{field}."),
-                &[],
-                v,
-            );
+        let made = host.names.get("netstat", &k, |k| {
+            let (proto, field) = k.split_once('_').unwrap_or((k, ""));
+            host.netstat_fields.is_match(k).then(|| {
+                (
+                    format!("node_netstat_{k}"),
+                    format!("Statistic {proto}{field}."),
+                )
+            })
+        });
+        if let Some((name, help)) = made {
+            out.untyped(name, help, &[], v);
         }
     }
     Ok(())

@@ -10,13 +10,16 @@ use crate::{Host, parse, read};
 pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
     let text = read(&host.proc("vmstat"))?;
     for (k, v) in parse::key_values(&text) {
-        if host.vmstat_fields.is_match(k) {
-            out.untyped(
-                format!("node_vmstat_{k}"),
-                format!("/proc/vmstat information field {k}."),
-                &[],
-                v,
-            );
+        let made = host.names.get("vmstat", k, |k| {
+            host.vmstat_fields.is_match(k).then(|| {
+                (
+                    format!("node_vmstat_{k}"),
+                    format!("/proc/vmstat information field {k}."),
+                )
+            })
+        });
+        if let Some((name, help)) = made {
+            out.untyped(name, help, &[], v);
         }
     }
     Ok(())
