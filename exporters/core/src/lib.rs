@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod coalesce;
 pub mod collector;
 pub mod encoder;
 pub mod logging;

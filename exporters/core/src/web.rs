@@ -15,6 +15,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
@@ -505,7 +506,8 @@ pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
 }
 
 /// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it.
-pub fn metrics_response(text: String, headers: &HeaderMap) -> Response {
+pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response {
+    let text: Bytes = text.into();
     const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
     let gzip = headers
         .get_all(header::ACCEPT_ENCODING)
@@ -523,7 +525,7 @@ pub fn metrics_response(text: String, headers: &HeaderMap) -> Response {
             Vec::with_capacity(text.len() / 4),
             flate2::Compression::fast(),
         );
-        if enc.write_all(text.as_bytes()).is_ok()
+        if enc.write_all(&text).is_ok()
             && let Ok(body) = enc.finish()
         {
             return Response::builder()

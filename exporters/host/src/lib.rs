@@ -345,6 +345,8 @@ struct Exporter {
     host: Arc<Host>,
     runner: CollectorRunner<Host>,
     max_timeout: std::time::Duration,
+    /// Concurrent scrapes share one collection (see `mcp_exporter_core::coalesce`).
+    coalesce: mcp_exporter_core::coalesce::Coalescer,
 }
 
 const SCRAPE_NAMES: ScrapeNames = ScrapeNames {
@@ -357,6 +359,11 @@ const SCRAPE_NAMES: ScrapeNames = ScrapeNames {
 async fn metrics(State(exp): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
     let timeout = web::scrape_timeout(&headers, exp.max_timeout);
     let deadline = tokio::time::Instant::now() + timeout;
+    let body = exp.coalesce.run(deadline, || collect(&exp, deadline)).await;
+    web::metrics_response(body, &headers)
+}
+
+async fn collect(exp: &Exporter, deadline: tokio::time::Instant) -> String {
     let mut out = MetricSet::new();
     exp.runner.run(&exp.host, deadline, &mut out).await;
     out.gauge(
@@ -373,8 +380,7 @@ async fn metrics(State(exp): State<Arc<Exporter>>, headers: HeaderMap) -> Respon
         1.0,
     );
     mcp_exporter_core::process::collect(&mut out);
-    let (text, _) = out.encode();
-    web::metrics_response(text, &headers)
+    out.encode().0
 }
 
 fn go_arch() -> &'static str {
@@ -393,6 +399,7 @@ pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Erro
         host: config.host,
         runner: CollectorRunner::new(collectors, Some(SCRAPE_NAMES)),
         max_timeout: web.max_scrape_timeout,
+        coalesce: Default::default(),
     });
     let router = Router::new()
         .route(&web.telemetry_path, get(metrics))

@@ -642,6 +642,10 @@ struct Exporter {
     targets: Mutex<HashMap<String, (SharedTarget, Instant)>>,
     request_errors: Mutex<u64>,
     max_timeout: Duration,
+    /// Concurrent scrapes of `/metrics` share one collection (see
+    /// `mcp_exporter_core::coalesce`); `/scrape` requests carry their own key checks and run
+    /// each.
+    coalesce: mcp_exporter_core::coalesce::Coalescer,
 }
 
 fn build_client(
@@ -707,10 +711,17 @@ impl Exporter {
         Ok(target)
     }
 
-    async fn scrape(&self, target: &Target, checks: &KeyCheck, headers: &HeaderMap) -> String {
-        let timeout = web::scrape_timeout(headers, self.max_timeout);
+    fn deadline(&self, headers: &HeaderMap) -> tokio::time::Instant {
+        tokio::time::Instant::now() + web::scrape_timeout(headers, self.max_timeout)
+    }
+
+    async fn scrape(
+        &self,
+        target: &Target,
+        checks: &KeyCheck,
+        deadline: tokio::time::Instant,
+    ) -> String {
         let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + timeout;
         let result = target.fetch(&self.cfg.opts, checks, deadline).await;
         let ns = self.cfg.opts.namespace.as_str();
         let mut out = MetricSet::new();
@@ -825,8 +836,12 @@ impl Exporter {
 async fn metrics(State(exp): State<Arc<Exporter>>, headers: HeaderMap) -> Response {
     match &exp.default {
         Some(target) => {
-            let text = exp.scrape(target, &exp.cfg.checks, &headers).await;
-            web::metrics_response(text, &headers)
+            let deadline = exp.deadline(&headers);
+            let body = exp
+                .coalesce
+                .run(deadline, || exp.scrape(target, &exp.cfg.checks, deadline))
+                .await;
+            web::metrics_response(body, &headers)
         }
         None => {
             // --redis.addr="" : only /scrape serves Redis metrics; /metrics serves the process.
@@ -887,7 +902,7 @@ async fn scrape_target(
         Ok(t) => t,
         Err(e) => return bad(&exp, &e),
     };
-    let text = exp.scrape(&target, &checks, &headers).await;
+    let text = exp.scrape(&target, &checks, exp.deadline(&headers)).await;
     web::metrics_response(text, &headers)
 }
 
@@ -929,6 +944,7 @@ pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Erro
         targets: Mutex::new(HashMap::new()),
         request_errors: Mutex::new(0),
         max_timeout: web.max_scrape_timeout,
+        coalesce: Default::default(),
     });
     let router = Router::new()
         .route(&web.telemetry_path, get(metrics))

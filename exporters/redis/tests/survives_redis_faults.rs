@@ -79,3 +79,29 @@ fn a_thousand_scrapes_share_one_connection_and_no_fds_leak() {
     );
     assert!(ours.fds() <= fds + 2, "fds {} -> {}", fds, ours.fds());
 }
+
+#[test]
+fn concurrent_scrapes_share_one_collection() {
+    let redis = RedisServer::start().unwrap();
+    let ours = Exporter::start(&[
+        &format!("--redis.addr={}", redis.url()),
+        "--connection-timeout=20s",
+    ]);
+    let scrapes = |text: &str| value(text, "redis_exporter_scrapes_total").unwrap();
+    let before = scrapes(&ours.metrics());
+    // Paused, Redis holds the first collection; every request that arrives meanwhile waits
+    // for it and is answered with its body instead of collecting again.
+    redis.pause();
+    let bodies: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12).map(|_| s.spawn(|| ours.metrics())).collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.resume();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for b in &bodies {
+        assert_eq!(value(b, "redis_up"), Some(1.0), "{b}");
+        assert_eq!(scrapes(b), before + 1.0, "one collection served them all");
+    }
+    // A request after that collection finished gets a fresh one.
+    assert_eq!(scrapes(&ours.metrics()), before + 2.0);
+}
