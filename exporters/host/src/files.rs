@@ -80,25 +80,39 @@ fn regenerates(file: &File) -> bool {
 }
 
 /// The whole content, read with `pread` from offset 0 until a read returns nothing (a seq_file
-/// read stops at its page-sized buffer, so a short read is not the end).
+/// read stops at its page-sized buffer, so a short read is not the end). Reads go into a
+/// per-thread scratch buffer, zeroed once, and the text is copied out at its exact size.
 fn read_from_start(file: &File) -> io::Result<String> {
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            if len >= MAX_FILE {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
-            }
-            buf.resize(len * 2, 0);
-        }
-        let n = file.read_at(&mut buf[len..], len as u64)?;
-        if n == 0 {
-            break;
-        }
-        len += n;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 16 << 10]);
     }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        let mut len = 0;
+        loop {
+            if len == buf.len() {
+                if len >= MAX_FILE {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
+                }
+                let grown = len * 2;
+                buf.resize(grown, 0);
+            }
+            let n = file.read_at(&mut buf[len..], len as u64)?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        let text = std::str::from_utf8(&buf[..len])
+            .map(str::to_owned)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        // A huge file grew the scratch: give the memory back.
+        if buf.len() > 1 << 20 {
+            buf.truncate(16 << 10);
+            buf.shrink_to_fit();
+        }
+        text
+    })
 }
 
 /// Reads a file, through a kept descriptor when it is a kernel file.
