@@ -211,6 +211,23 @@ fn textfile_metrics_are_merged() {
     assert!(text.contains("node_textfile_mtime_seconds{file=\"backup.prom\"}"));
 }
 
+/// One scrape of our exporter with only the cgroup collector, over a fixture sysfs and rootfs.
+fn scrape_cgroup_only(sys: &std::path::Path, root: &std::path::Path) -> String {
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-host-exporter"));
+    let sys_arg = format!("--path.sysfs={}", sys.display());
+    let root_arg = format!("--path.rootfs={}", root.display());
+    let (_p, url) = start(
+        &bin,
+        &[
+            "--collector.disable-defaults",
+            "--collector.cgroup",
+            &sys_arg,
+            &root_arg,
+        ],
+    );
+    http_get(&url).1
+}
+
 #[test]
 fn docker_containers_get_cadvisor_names_from_a_cgroup_v2_tree() {
     let dir = tempfile::tempdir().unwrap();
@@ -249,19 +266,7 @@ fn docker_containers_get_cadvisor_names_from_a_cgroup_v2_tree() {
     )
     .unwrap();
 
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-host-exporter"));
-    let sys_arg = format!("--path.sysfs={}", sys.display());
-    let root_arg = format!("--path.rootfs={}", root.display());
-    let (_p, url) = start(
-        &bin,
-        &[
-            "--collector.disable-defaults",
-            "--collector.cgroup",
-            &sys_arg,
-            &root_arg,
-        ],
-    );
-    let text = http_get(&url).1;
+    let text = scrape_cgroup_only(&sys, &root);
     let labels =
         format!("id=\"/system.slice/docker-{id}.scope\",image=\"cdb/core:1\",name=\"cdb_core\"");
     assert_eq!(
@@ -329,19 +334,7 @@ fn docker_containers_on_a_cgroup_v1_host_get_the_same_families() {
     )
     .unwrap();
 
-    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mcp-host-exporter"));
-    let sys_arg = format!("--path.sysfs={}", sys.display());
-    let root_arg = format!("--path.rootfs={}", dir.path().join("root").display());
-    let (_p, url) = start(
-        &bin,
-        &[
-            "--collector.disable-defaults",
-            "--collector.cgroup",
-            &sys_arg,
-            &root_arg,
-        ],
-    );
-    let text = http_get(&url).1;
+    let text = scrape_cgroup_only(&sys, &dir.path().join("root"));
     // No Docker metadata under the rootfs: the short id names the container.
     let labels = format!("id=\"/docker/{id}\",image=\"\",name=\"{}\"", &id[..12]);
     let v = |family: &str, extra: &str| value(&text, &format!("{family}{{{extra}{labels}}}"));
