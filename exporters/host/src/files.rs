@@ -10,9 +10,9 @@
 //! file replaced by rename would keep its old content behind an open descriptor. A read error
 //! (`ENODEV` once an interface or cgroup is gone) drops the descriptor and reopens the path once;
 //! descriptors unused for [`IDLE`] are closed, and at most [`MAX_KEPT`] are held. A descriptor is
-//! taken out of the map while it is read, so concurrent scrapes never share a file position.
+//! taken out of its slot while it is read, so concurrent scrapes never share a file position; the
+//! slot (and its path key) stays, so a re-read allocates nothing in the map.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 pub const IDLE: Duration = Duration::from_secs(300);
 /// Upper bound on kept descriptors (a scrape of this machine uses ~130).
 pub const MAX_KEPT: usize = 1024;
-/// Files larger than this are refused.
-const MAX_FILE: usize = 64 << 20;
+use crate::MAX_FILE;
 
+/// One path's slot: its descriptor, `None` while a reader holds it.
 struct Kept {
-    file: File,
+    file: Option<File>,
     kind: Kind,
     used: Instant,
 }
@@ -46,7 +46,7 @@ enum Kind {
 
 #[derive(Default)]
 struct Cache {
-    files: HashMap<PathBuf, Kept>,
+    files: rustc_hash::FxHashMap<PathBuf, Kept>,
     last_sweep: Option<Instant>,
 }
 
@@ -55,14 +55,10 @@ fn cache() -> &'static Mutex<Cache> {
     CACHE.get_or_init(|| Mutex::new(Cache::default()))
 }
 
-/// How many descriptors are kept now.
-pub fn kept() -> usize {
-    cache().lock().map(|c| c.files.len()).unwrap_or(0)
-}
-
 fn take(path: &Path) -> Option<(File, Kind)> {
     let mut c = cache().lock().ok()?;
-    c.files.remove(path).map(|k| (k.file, k.kind))
+    let kept = c.files.get_mut(path)?;
+    kept.file.take().map(|f| (f, kept.kind))
 }
 
 fn put(path: &Path, file: File, kind: Kind) {
@@ -74,7 +70,15 @@ fn put(path: &Path, file: File, kind: Kind) {
         c.files.retain(|_, k| now.duration_since(k.used) < IDLE);
         c.last_sweep = Some(now);
     }
-    if c.files.len() < MAX_KEPT {
+    if let Some(kept) = c.files.get_mut(path) {
+        // A concurrent reader may have opened its own meanwhile: the first one back stays.
+        if kept.file.is_none() {
+            kept.file = Some(file);
+            kept.kind = kind;
+        }
+        kept.used = now;
+    } else if c.files.len() < MAX_KEPT {
+        let file = Some(file);
         c.files.insert(
             path.to_owned(),
             Kept {
@@ -86,7 +90,7 @@ fn put(path: &Path, file: File, kind: Kind) {
     }
 }
 
-/// Whether the file lives on a filesystem whose files regenerate on every read from 0.
+/// Which filesystem the file lives on, as far as reading it goes (one `fstatfs`, at open).
 fn kind(file: &File) -> Kind {
     use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
     match fstatfs(file).map(|st| st.filesystem_type()) {
@@ -112,7 +116,7 @@ fn read_from_start(file: &File, kind: Kind) -> io::Result<String> {
         let mut len = 0;
         loop {
             if len == buf.len() {
-                if len >= MAX_FILE {
+                if len as u64 >= MAX_FILE {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "file too large"));
                 }
                 let grown = len * 2;

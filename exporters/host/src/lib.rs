@@ -422,7 +422,7 @@ pub fn read(path: &Path) -> Result<String, core_collector::CollectError> {
 }
 
 /// Files larger than this are refused (a /proc file never is; a runaway textfile might be).
-const MAX_FILE: u64 = 64 << 20;
+pub(crate) const MAX_FILE: u64 = 64 << 20;
 
 /// Reads a small `/proc`, `/sys` or text file. On Linux kernel files go through descriptors kept
 /// open (see [`files`]); others are opened, read into 4 KiB of spare capacity until EOF and closed
