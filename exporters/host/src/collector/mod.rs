@@ -20,7 +20,6 @@ pub mod netclass;
 pub mod netdev;
 pub mod netstat;
 pub mod os;
-pub mod portable;
 pub mod pressure;
 pub mod selinux;
 pub mod sockstat;
@@ -60,10 +59,13 @@ macro_rules! sync_entry {
                 name: $name,
                 default_enabled: $on,
             },
-            new: || Box::new(SyncCollector($f)),
+            new: || Box::new($crate::collector::SyncCollector($f)),
         }
     };
 }
+
+// After `sync_entry!`, which its table uses too.
+pub mod portable;
 
 /// The collectors of this OS: `/proc` and `/sys` on Linux, sysinfo elsewhere.
 #[cfg(target_os = "linux")]

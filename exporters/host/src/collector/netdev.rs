@@ -6,25 +6,75 @@ use mcp_exporter_core::collector::CollectError;
 use super::bad;
 use crate::{Host, parse, read};
 
-const RX: [&str; 8] = [
-    "bytes",
-    "packets",
-    "errs",
-    "drop",
-    "fifo",
-    "frame",
-    "compressed",
-    "multicast",
+/// `/proc/net/dev`'s receive columns in order: (family, HELP), node_exporter's names.
+const RX: [(&str, &str); 8] = [
+    (
+        "node_network_receive_bytes_total",
+        "Network device statistic receive_bytes.",
+    ),
+    (
+        "node_network_receive_packets_total",
+        "Network device statistic receive_packets.",
+    ),
+    (
+        "node_network_receive_errs_total",
+        "Network device statistic receive_errs.",
+    ),
+    (
+        "node_network_receive_drop_total",
+        "Network device statistic receive_drop.",
+    ),
+    (
+        "node_network_receive_fifo_total",
+        "Network device statistic receive_fifo.",
+    ),
+    (
+        "node_network_receive_frame_total",
+        "Network device statistic receive_frame.",
+    ),
+    (
+        "node_network_receive_compressed_total",
+        "Network device statistic receive_compressed.",
+    ),
+    (
+        "node_network_receive_multicast_total",
+        "Network device statistic receive_multicast.",
+    ),
 ];
-const TX: [&str; 8] = [
-    "bytes",
-    "packets",
-    "errs",
-    "drop",
-    "fifo",
-    "colls",
-    "carrier",
-    "compressed",
+/// `/proc/net/dev`'s transmit columns in order: (family, HELP), node_exporter's names.
+const TX: [(&str, &str); 8] = [
+    (
+        "node_network_transmit_bytes_total",
+        "Network device statistic transmit_bytes.",
+    ),
+    (
+        "node_network_transmit_packets_total",
+        "Network device statistic transmit_packets.",
+    ),
+    (
+        "node_network_transmit_errs_total",
+        "Network device statistic transmit_errs.",
+    ),
+    (
+        "node_network_transmit_drop_total",
+        "Network device statistic transmit_drop.",
+    ),
+    (
+        "node_network_transmit_fifo_total",
+        "Network device statistic transmit_fifo.",
+    ),
+    (
+        "node_network_transmit_colls_total",
+        "Network device statistic transmit_colls.",
+    ),
+    (
+        "node_network_transmit_carrier_total",
+        "Network device statistic transmit_carrier.",
+    ),
+    (
+        "node_network_transmit_compressed_total",
+        "Network device statistic transmit_compressed.",
+    ),
 ];
 
 /// Writes the per-device counters.
@@ -42,27 +92,11 @@ pub fn collect(host: &Host, out: &mut MetricSet) -> Result<(), CollectError> {
             continue;
         }
         let labels = [("device", dev.as_str())];
-        for (i, f) in RX.iter().enumerate() {
-            let made = host.names.get("netdev_receive", f, |f| {
-                Some((
-                    format!("node_network_receive_{f}_total"),
-                    format!("Network device statistic receive_{f}."),
-                ))
-            });
-            if let Some((name, help)) = made {
-                out.counter(name, help, &labels, v[i]);
-            }
+        for (i, (name, help)) in RX.iter().enumerate() {
+            out.counter(*name, *help, &labels, v[i]);
         }
-        for (i, f) in TX.iter().enumerate() {
-            let made = host.names.get("netdev_transmit", f, |f| {
-                Some((
-                    format!("node_network_transmit_{f}_total"),
-                    format!("Network device statistic transmit_{f}."),
-                ))
-            });
-            if let Some((name, help)) = made {
-                out.counter(name, help, &labels, v[8 + i]);
-            }
+        for (i, (name, help)) in TX.iter().enumerate() {
+            out.counter(*name, *help, &labels, v[8 + i]);
         }
         if let Some(n) =
             crate::read_text(host.sys(&format!("class/net/{dev}/statistics/rx_nohandler")))

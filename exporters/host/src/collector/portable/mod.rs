@@ -7,7 +7,7 @@
 
 use mcp_exporter_core::collector::CollectorInfo;
 
-use super::{Entry, SyncCollector};
+use super::Entry;
 
 pub mod filesystem;
 #[cfg(not(windows))]
@@ -16,28 +16,20 @@ pub mod meminfo;
 pub mod netdev;
 pub mod stat;
 
-macro_rules! entry {
-    ($name:literal, $new:expr) => {
-        Entry {
-            info: CollectorInfo {
-                name: $name,
-                default_enabled: true,
-            },
-            new: $new,
-        }
-    };
-}
-
 /// The portable table (the Linux one is in `collector/mod.rs`).
 pub const TABLE: &[Entry] = &[
-    entry!("filesystem", || Box::new(filesystem::Filesystem::default())),
+    Entry {
+        info: CollectorInfo {
+            name: "filesystem",
+            default_enabled: true,
+        },
+        new: || Box::new(filesystem::Filesystem::default()),
+    },
     #[cfg(not(windows))]
-    entry!("loadavg", || Box::new(SyncCollector(loadavg::collect))),
-    entry!("meminfo", || Box::new(SyncCollector(meminfo::collect))),
-    entry!("netdev", || Box::new(SyncCollector(netdev::collect))),
-    entry!("stat", || Box::new(SyncCollector(stat::collect))),
-    entry!("textfile", || Box::new(SyncCollector(
-        super::textfile::collect
-    ))),
-    entry!("time", || Box::new(SyncCollector(super::time::collect))),
+    sync_entry!("loadavg", true, loadavg::collect),
+    sync_entry!("meminfo", true, meminfo::collect),
+    sync_entry!("netdev", true, netdev::collect),
+    sync_entry!("stat", true, stat::collect),
+    sync_entry!("textfile", true, super::textfile::collect),
+    sync_entry!("time", true, super::time::collect),
 ];
