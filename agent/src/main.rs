@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use mcp_exporter_core::{cli, logging, web};
 
-// Static musl builds (what we ship, see BENCHMARKS.md) take dlmalloc: musl's own allocator cost
-// 30% more CPU per scrape in the side-by-side runs; glibc builds keep glibc's.
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+mcp_exporter_core::musl_allocator!();
 
 /// One sidecar per host: serves the host (:9100), Redis (:9121) and PostgreSQL (:9187) exporters
 /// with node_exporter, redis_exporter and postgres_exporter metric names.

@@ -22,3 +22,19 @@ pub mod web;
 
 pub use collector::{CollectError, CollectFuture, Collector, CollectorInfo, CollectorRunner};
 pub use encoder::{MetricSet, MetricType};
+
+#[cfg(target_env = "musl")]
+#[doc(hidden)]
+pub use dlmalloc as __dlmalloc;
+
+/// Makes dlmalloc the global allocator of a static musl build (what we ship and benchmark, see
+/// BENCHMARKS.md): musl's own allocator is built for hardening, not speed, and cost measurably
+/// more CPU per scrape. glibc builds keep glibc's allocator. Call once, in a binary's `main.rs`.
+#[macro_export]
+macro_rules! musl_allocator {
+    () => {
+        #[cfg(target_env = "musl")]
+        #[global_allocator]
+        static GLOBAL: $crate::__dlmalloc::GlobalDlmalloc = $crate::__dlmalloc::GlobalDlmalloc;
+    };
+}

@@ -5,11 +5,7 @@ use anyhow::Context as _;
 use mcp_exporter_core::{cli, logging, web};
 use mcp_postgres_exporter as exporter;
 
-// Static musl builds (what we ship, see BENCHMARKS.md) take dlmalloc: musl's own allocator cost
-// 30% more CPU per scrape in the side-by-side runs; glibc builds keep glibc's.
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+mcp_exporter_core::musl_allocator!();
 
 fn main() -> anyhow::Result<()> {
     let cmd = exporter::command();

@@ -2,11 +2,7 @@
 
 use mcp_exporter_core::{cli, logging, web};
 
-// Static musl builds (what we ship, see BENCHMARKS.md) take dlmalloc: musl's own allocator cost
-// 30% more CPU per scrape in the side-by-side runs; glibc builds keep glibc's.
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+mcp_exporter_core::musl_allocator!();
 
 fn main() -> anyhow::Result<()> {
     let cmd = mcp_redis_exporter::command();
