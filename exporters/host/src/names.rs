@@ -1,7 +1,7 @@
-//! Family names and HELP texts made from file contents (meminfo keys, netstat, vmstat, sockstat
-//! and netdev fields), built once per [`Host`](crate::Host) instead of formatted on every scrape
-//! (`format!` was 5 % of a scrape's CPU in the profile), with the field filters' verdicts cached
-//! beside them (regex matching was another 2.5 %).
+//! Family names and HELP texts made from file contents (meminfo keys, netstat and vmstat
+//! fields), built once per [`Host`](crate::Host) instead of formatted on every scrape (`format!`
+//! was 5 % of a scrape's CPU in a perf profile), with the field filters' verdicts cached beside
+//! them (regex matching was another 2.5 %).
 
 use std::sync::Mutex;
 

@@ -4,12 +4,12 @@
 //! pass-through of `cluster_*` fields. HELP is upstream's `"<name> metric"`. Fields not in the
 //! table are ignored, so new Redis fields never break a scrape.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock};
 
 use mcp_exporter_core::MetricSet;
 use mcp_exporter_core::encoder::Text;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::Scrape;
 use crate::info::parse_value;
