@@ -289,7 +289,7 @@ pub fn commandstats_calls(info: &str) -> f64 {
 
 /// The SQL statements the Go exporter sent in one scrape, from the anchor log.
 fn floor_statements() -> Vec<String> {
-    let path = mcp_testkit::shared_dir().join("anchors/postgres_exporter_0.11.1.scrape-sql.log");
+    let path = mcp_testkit::anchors_dir().join("postgres_exporter_0.11.1.scrape-sql.log");
     std::fs::read_to_string(path)
         .map(|t| parse_statement_log(&t))
         .unwrap_or_default()

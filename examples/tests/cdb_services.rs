@@ -3,13 +3,11 @@
 //! by its trace id (the log-pipeline drill's path).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../instrument/tests/support/mod.rs"]
-mod support;
-
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use support::{FakeLoki, free_port, wait_until};
+use mcp_testkit::loki::FakeLoki;
+use mcp_testkit::{free_port, wait_until};
 
 struct Proc(Child);
 

@@ -19,6 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
+
+pub mod families;
+pub mod loki;
+pub mod slack;
+
+pub use families::metric_diff;
 use nix::unistd::{Pid, Uid, User, chown};
 
 /// Why a backend could not be started.
@@ -803,9 +809,12 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `../shared` beside the workspace root: the anchors and tools every developer and CI have.
-pub fn shared_dir() -> PathBuf {
-    workspace_root().join("..").join("shared")
+/// The captured outputs of the Go exporters (`testkit/fixtures/anchors`), committed in the
+/// repository so the suite reads nothing outside it.
+pub fn anchors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("anchors")
 }
 
 fn promtool(text: &str) -> (bool, String) {
@@ -846,24 +855,6 @@ pub fn promtool_lint(text: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// Runs `../shared/tools/metric-diff REFERENCE CANDIDATE EXTRA...`; returns (exit 0, output).
-pub fn metric_diff(reference: &Path, candidate_text: &str, extra_args: &[&str]) -> (bool, String) {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(candidate_text.as_bytes())
-        .expect("write candidate");
-    let tool = shared_dir().join("tools").join("metric-diff");
-    let out = Command::new("python3")
-        .arg(&tool)
-        .arg(reference)
-        .arg(file.path())
-        .args(extra_args)
-        .output()
-        .expect("run metric-diff (python3)");
-    let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
-    all.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), all)
 }
 
 /// A blocking GET with a 30 s timeout: `(status, body)`, or `(0, error)` when no answer came.

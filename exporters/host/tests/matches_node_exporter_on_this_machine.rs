@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mcp_testkit::{
-    find_binary, free_port, http_get, metric_diff, promtool_lint, shared_dir, wait_until,
+    anchors_dir, find_binary, free_port, http_get, metric_diff, promtool_lint, wait_until,
 };
 
 struct Proc(Child);
@@ -44,8 +44,7 @@ fn families_and_stable_values_match_node_exporter() {
     let dir = tempfile::tempdir().unwrap();
     // The captured anchor (same kind of machine) has the timex families: we serve them too.
     let anchor_text =
-        std::fs::read_to_string(shared_dir().join("anchors/node_exporter_1.5.0.metrics.txt"))
-            .unwrap();
+        std::fs::read_to_string(anchors_dir().join("node_exporter_1.5.0.metrics.txt")).unwrap();
     assert!(anchor_text.contains("# TYPE node_timex_status gauge"));
 
     let Ok(node) = find_binary("prometheus-node-exporter") else {

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use common::*;
 
-const ANCHOR: &str = "/work/shared/anchors/postgres_exporter_0.11.1.metrics.txt";
+fn anchor() -> std::path::PathBuf {
+    mcp_testkit::anchors_dir().join("postgres_exporter_0.11.1.metrics.txt")
+}
 
 /// (family, type, label keys) of v0.15.0's default output.
 const CONTRACT: &[(&str, &str, &[&str])] = &[
@@ -530,7 +532,7 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
     assert!(problems.is_empty(), "{problems:#?}");
 
     // HELP byte-for-byte with the Go exporter where the family exists in both.
-    let anchor = std::fs::read_to_string(ANCHOR).unwrap();
+    let anchor = std::fs::read_to_string(anchor()).unwrap();
     let ours: std::collections::HashMap<_, _> = helps(&text).into_iter().collect();
     let mut help_problems = Vec::new();
     for (name, help) in helps(&anchor) {
@@ -712,23 +714,14 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
          pg_stat_database_sessions_fatal\npg_stat_database_sessions_killed\n",
     )
     .unwrap();
-    let ours_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(ours_file.path(), &text).unwrap();
-    let diff = Command::new("/work/shared/tools/metric-diff")
-        .args([
-            ANCHOR,
-            ours_file.path().to_str().unwrap(),
-            "--prefix",
-            "pg_",
-            "--allow",
-            allow.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let (ok, report) = mcp_testkit::metric_diff(
+        &mcp_testkit::anchors_dir().join("postgres_exporter_0.11.1.metrics.txt"),
+        &text,
+        &["--prefix", "pg_", "--allow", allow.path().to_str().unwrap()],
+    );
     assert!(
-        diff.status.success(),
-        "metric-diff: {}",
-        String::from_utf8_lossy(&diff.stdout)
+        ok,
+        "family diff against the Go exporter's capture:\n{report}"
     );
 
     drop(holder);

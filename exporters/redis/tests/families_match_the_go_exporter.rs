@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Exporter, value};
 use mcp_testkit::{
-    RedisServer, find_binary, free_port, http_get, metric_diff, promtool_lint, shared_dir,
+    RedisServer, anchors_dir, find_binary, free_port, http_get, metric_diff, promtool_lint,
     wait_until,
 };
 
@@ -61,7 +61,7 @@ fn every_reference_family_is_present_with_matching_values() {
     let ours = Exporter::start(&[&format!("--redis.addr={}", redis.url())]);
     let text = ours.metrics();
 
-    let anchor = shared_dir().join("anchors/redis_exporter_1.45.metrics.txt");
+    let anchor = anchors_dir().join("redis_exporter_1.45.metrics.txt");
     let (ok, report) = metric_diff(&anchor, &text, &["--prefix", "redis_"]);
     assert!(ok, "families missing against the 1.45 anchor:\n{report}");
 

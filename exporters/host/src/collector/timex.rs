@@ -247,7 +247,7 @@ mod tests {
             .unwrap_or_default()
     }
 
-    /// The values node_exporter 1.5 printed on this machine (../shared/anchors), from the
+    /// The values node_exporter 1.5 printed on this machine (testkit/fixtures/anchors), from the
     /// kernel's unsynchronised defaults.
     #[test]
     fn unsynchronised_kernel_defaults_read_as_node_exporter_printed_them() {
