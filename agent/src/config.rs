@@ -108,6 +108,6 @@ impl AgentConfig {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        mcp_exporter_core::yaml::from_str(text)
     }
 }

@@ -356,7 +356,7 @@ async fn query(
         .filter(|e| e.ts_ns >= start && e.ts_ns <= end && q.matches(e))
         .collect();
     // Loki's default direction is backward: the newest first, up to the limit.
-    picked.sort_by(|a, b| b.ts_ns.cmp(&a.ts_ns));
+    picked.sort_by_key(|e| std::cmp::Reverse(e.ts_ns));
     for e in picked.into_iter().take(limit) {
         streams
             .entry(e.labels.clone())

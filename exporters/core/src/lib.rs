@@ -19,6 +19,7 @@ pub mod encoder;
 pub mod logging;
 pub mod process;
 pub mod web;
+pub mod yaml;
 
 pub use collector::{CollectError, CollectFuture, Collector, CollectorInfo, CollectorRunner};
 pub use encoder::{MetricSet, MetricType};

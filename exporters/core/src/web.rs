@@ -237,7 +237,7 @@ impl WebSetup {
         let file: WebConfigFile = if text.trim().is_empty() {
             WebConfigFile::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| err(e.to_string()))?
+            crate::yaml::from_str(&text).map_err(err)?
         };
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(tls) = &file.tls_server_config {

@@ -89,7 +89,7 @@ impl AuthModules {
         let file: File = if text.trim().is_empty() {
             File::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| strip_quoted(&e.to_string()))?
+            mcp_exporter_core::yaml::from_str(text).map_err(|e| strip_quoted(&e))?
         };
         for (name, module) in &file.auth_modules {
             if module.kind != "userpass" {
