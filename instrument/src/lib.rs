@@ -33,6 +33,7 @@
 #![warn(missing_debug_implementations)]
 
 mod config;
+pub mod drill;
 mod error;
 pub mod logs;
 pub mod metrics;

@@ -26,6 +26,7 @@ pub(crate) fn router_for(telemetry: Arc<Telemetry>) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route(crate::drill::PATH, get(crate::drill::log_drill))
         .with_state(telemetry)
 }
 
