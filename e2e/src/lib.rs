@@ -89,13 +89,20 @@ pub fn ensure_built() {
     });
 }
 
-/// A workspace binary of this profile (built by [`ensure_built`]).
+/// A workspace binary of this profile (built by [`ensure_built`]), or from `MCP_E2E_BIN_DIR`
+/// when set (binaries built elsewhere, e.g. another profile; nothing is built then).
 pub fn binary(name: &str) -> PathBuf {
-    ensure_built();
-    let path = profile_dir().join(name);
+    let dir = match std::env::var_os("MCP_E2E_BIN_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => {
+            ensure_built();
+            profile_dir()
+        }
+    };
+    let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} missing after cargo build",
+        "{} missing (built by cargo build -p mcp-agent -p mcp-examples --bins)",
         path.display()
     );
     path
@@ -173,30 +180,71 @@ pub fn wait_http_ok(proc: &mut Proc, url: &str, timeout: Duration) {
     );
 }
 
-/// A Prometheus started with extra flags (the remote-write receiver), its TSDB in `dir`.
-pub fn start_prometheus(name: &str, config: &str, extra: &[&str], dir: &Path) -> (Proc, u16) {
-    let bin = mcp_testkit::find_binary("prometheus").expect("prometheus");
-    let port = mcp_testkit::free_port();
-    let sub = dir.join(name);
-    std::fs::create_dir_all(&sub).expect("mkdir");
-    let cfg = sub.join("prometheus.yml");
-    std::fs::write(&cfg, config).expect("write config");
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            sub.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(extra)
-        .current_dir(&sub);
-    let mut proc = Proc::spawn(name, cmd, dir);
-    wait_http_ok(
-        &mut proc,
-        &format!("http://127.0.0.1:{port}/-/ready"),
-        Duration::from_secs(30),
-    );
-    (proc, port)
+/// A Prometheus of this test: `config` (with `{{self}}` replaced by its own `127.0.0.1:PORT`) and
+/// the `(name, text)` files beside it, extra flags, TSDB in `dir/<name>`.
+pub struct PromProc {
+    /// The process.
+    pub proc: Proc,
+    /// Its port.
+    pub port: u16,
+}
+
+impl PromProc {
+    /// Starts it and waits for `/-/ready`.
+    pub fn start(
+        name: &str,
+        config: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+        dir: &Path,
+    ) -> Self {
+        let bin = mcp_testkit::find_binary("prometheus").expect("prometheus");
+        let port = mcp_testkit::free_port();
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        for (f, text) in files {
+            std::fs::write(sub.join(f), text).expect("write file");
+        }
+        let cfg = sub.join("prometheus.yml");
+        std::fs::write(
+            &cfg,
+            config.replace("{{self}}", &format!("127.0.0.1:{port}")),
+        )
+        .expect("write config");
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                sub.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .current_dir(&sub);
+        let mut proc = Proc::spawn(name, cmd, dir);
+        wait_http_ok(
+            &mut proc,
+            &format!("http://127.0.0.1:{port}/-/ready"),
+            Duration::from_secs(30),
+        );
+        PromProc { proc, port }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An instant query: `data.result`.
+    pub fn query(&self, expr: &str) -> Value {
+        query(&self.url(), expr)
+    }
+
+    /// `data.activeTargets` of `/api/v1/targets`.
+    pub fn targets(&self) -> Value {
+        let (_, body) = mcp_testkit::http_get(&format!("{}/api/v1/targets", self.url()));
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        v["data"]["activeTargets"].clone()
+    }
 }
 
 /// An instant query against any Prometheus: `data.result`.
@@ -324,6 +372,37 @@ pub fn alertmanager_config(slack_url_file: &Path) -> String {
         "alertmanager.yml does not read the webhook from {COMMITTED}"
     );
     text.replace(COMMITTED, &slack_url_file.display().to_string())
+}
+
+/// The healthcheck command of a compose service (`test: ["CMD", ...]`), with compose's `$$`
+/// unescaped and each `(from, to)` replacement applied, ready to run on this host.
+pub fn compose_healthcheck(service: &str, replace: &[(&str, &str)]) -> Vec<String> {
+    let compose = yaml(&stack_file("docker-compose.observability.yml"));
+    let test = compose["services"][service]["healthcheck"]["test"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{service} has a healthcheck test list"));
+    assert_eq!(test[0], "CMD", "{service}: exec form");
+    test[1..]
+        .iter()
+        .map(|a| {
+            let mut a = a.as_str().expect("string").replace("$$", "$");
+            for (from, to) in replace {
+                a = a.replace(from, to);
+            }
+            a
+        })
+        .collect()
+}
+
+/// Runs a healthcheck command: whether it exits 0.
+pub fn run_healthcheck(cmd: &[String]) -> bool {
+    Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 // === dashboards ===

@@ -10,6 +10,8 @@
 //!   remote_write block uncommented with the receiver's URL.
 //! - alert.rules.yml: every `for:` shortened to 2 s, so each alert fires within seconds;
 //!   expressions, thresholds, labels and annotations are the committed ones.
+//! - Prometheus runs with --rules.alert.resend-delay=2s (default 1m), so alerts evaluated before its
+//!   notifier has found Alertmanager are re-sent within seconds (it affects only that start-up race).
 //! - alertmanager.yml: only slack_api_url_file, pointed at a file holding the recorder's URL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,11 +19,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mcp_e2e::{
-    Loopback, PanelQuery, Proc, alertmanager_config, binary, dashboard_queries, query,
-    rewrite_prometheus_config, shorten_rules, start_prometheus, substitute, wait_http_ok,
+    Loopback, PanelQuery, Proc, PromProc, alertmanager_config, binary, dashboard_queries, query,
+    rewrite_prometheus_config, shorten_rules, substitute, wait_http_ok,
 };
 use mcp_testkit::slack::{SlackPayload, SlackReceiver};
-use mcp_testkit::{Alertmanager, PgCluster, Prometheus, RedisServer, free_port, http_get};
+use mcp_testkit::{Alertmanager, PgCluster, RedisServer, free_port, http_get};
 
 const SERVICES: [(&str, u16); 4] = [
     ("cdb_core", 8000),
@@ -101,13 +103,17 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     println!(
         "e2e: committed prometheus.yml with targets on loopback, 1 s scrape/eval, jobs grafana, loki, \
          promtail dropped (not run here), remote_write uncommented; alert.rules.yml with every for: \
-         shortened to 2 s; alertmanager.yml with only slack_api_url_file changed"
+         shortened to 2 s; Prometheus --rules.alert.resend-delay=2s; alertmanager.yml with only slack_api_url_file changed"
     );
     // Build first: the binaries are the slow part on a cold target dir.
     for (name, _) in SERVICES {
         binary(name);
     }
     let agent_bin = binary("mcp-agent");
+    println!(
+        "e2e: binaries ready after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let dir = tempfile::tempdir().unwrap();
 
     // --- backends --------------------------------------------------------------------------
@@ -180,13 +186,14 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     std::fs::write(&url_file, slack.url()).unwrap();
     let am = Alertmanager::start(&alertmanager_config(&url_file)).unwrap();
     let am_addr = am.url().trim_start_matches("http://").to_owned();
-    let (_receiver, receiver_port) = start_prometheus(
+    let receiver = PromProc::start(
         "remote-write-receiver",
         "global: {scrape_interval: 1m}\n",
+        &[],
         &["--web.enable-remote-write-receiver"],
         dir.path(),
     );
-    let receiver_url = format!("http://127.0.0.1:{receiver_port}");
+    let receiver_url = receiver.url();
     let mut targets: Vec<(String, String)> = SERVICES
         .iter()
         .zip(&ports)
@@ -203,7 +210,15 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     };
     let config = rewrite_prometheus_config(&lb).to_string();
     let rules = shorten_rules("2s");
-    let prom = Prometheus::start(&config, &[("alert.rules.yml", &rules)]).unwrap();
+    // --rules.alert.resend-delay 2 s (default 1 m): alerts of the first evaluations, sent before the
+    // notifier has discovered Alertmanager, are re-sent after 2 s instead of a minute.
+    let prom = PromProc::start(
+        "prometheus",
+        &config,
+        &[("alert.rules.yml", &rules)],
+        &["--rules.alert.resend-delay=2s"],
+        dir.path(),
+    );
     let prom_started = Instant::now();
 
     // Traffic, so the request, latency and log panels have data.
@@ -245,7 +260,51 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     ] {
         assert!(jobs.iter().any(|j| j == job), "job {job} in {jobs:?}");
     }
-    println!("e2e: all {expected_targets} targets up");
+    println!(
+        "e2e: all {expected_targets} targets up ({:.0} s after Prometheus started)",
+        prom_started.elapsed().as_secs_f64()
+    );
+
+    // The compose healthchecks of the processes that run here, ports substituted: they pass on a
+    // healthy process and fail on a closed port.
+    let prom_addr = prom.url().trim_start_matches("http://").to_owned();
+    let am_addr = am.url().trim_start_matches("http://").to_owned();
+    let (h, r, p) = (
+        host_port.to_string(),
+        redis_port.to_string(),
+        pg_port.to_string(),
+    );
+    for (svc, repl) in [
+        ("prometheus", vec![("127.0.0.1:9090", prom_addr.as_str())]),
+        ("alertmanager", vec![("127.0.0.1:9093", am_addr.as_str())]),
+        (
+            "mcp-agent",
+            vec![
+                ("9100", h.as_str()),
+                ("9121", r.as_str()),
+                ("9187", p.as_str()),
+            ],
+        ),
+    ] {
+        let cmd = mcp_e2e::compose_healthcheck(svc, &repl);
+        assert!(mcp_e2e::run_healthcheck(&cmd), "{svc} healthcheck {cmd:?}");
+    }
+    let closed = free_port().to_string();
+    let cmd = mcp_e2e::compose_healthcheck(
+        "mcp-agent",
+        &[
+            ("9100", h.as_str()),
+            ("9121", closed.as_str()),
+            ("9187", p.as_str()),
+        ],
+    );
+    assert!(
+        !mcp_e2e::run_healthcheck(&cmd),
+        "agent healthcheck fails on a closed port"
+    );
+    println!(
+        "e2e: compose healthchecks of prometheus, alertmanager, mcp-agent pass (and fail on a closed port)"
+    );
 
     // --- every PromQL expression of every committed dashboard returns data -----------------------
     let queries = dashboard_queries();
@@ -282,9 +341,10 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         empty.join("\n")
     );
     println!(
-        "e2e: {} PromQL expressions of {} dashboards return data",
+        "e2e: {} PromQL expressions of {} dashboards return data ({:.0} s after Prometheus started)",
         promql.len(),
-        4
+        4,
+        prom_started.elapsed().as_secs_f64()
     );
     // The logs panel's selector, as the README's runbooks use it, finds the service's pushed lines
     // (LogQL here is answered by the test's Loki-compatible receiver).
