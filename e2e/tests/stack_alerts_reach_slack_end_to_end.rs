@@ -1,0 +1,610 @@
+//! The stack, end to end on loopback: Redis, PostgreSQL, mcp-agent, the four CDB example
+//! services, Prometheus loaded with the COMMITTED prometheus.yml and alert.rules.yml, Alertmanager
+//! with the COMMITTED alertmanager.yml, a Slack webhook recorder and a second Prometheus as the
+//! remote-write receiver. Faults are injected and the Slack payloads they cause are checked.
+//!
+//! What this test changes in the committed files, and why (also printed when it runs):
+//! - prometheus.yml: targets rewritten to loopback ports; scrape and evaluation intervals 1 s
+//!   (15 s in the stack); the grafana, loki and promtail jobs dropped (those components do not run
+//!   here, so LokiDown's `absent()` branch fires, which the test also checks); the commented
+//!   remote_write block uncommented with the receiver's URL.
+//! - alert.rules.yml: every `for:` shortened to 2 s, so each alert fires within seconds;
+//!   expressions, thresholds, labels and annotations are the committed ones.
+//! - Prometheus runs with --rules.alert.resend-delay=2s (default 1m), so alerts evaluated before its
+//!   notifier has found Alertmanager are re-sent within seconds (it affects only that start-up race).
+//! - alertmanager.yml: only slack_api_url_file, pointed at a file holding the recorder's URL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mcp_e2e::{
+    Loopback, PanelQuery, Proc, PromProc, alertmanager_config, binary, dashboard_queries, query,
+    rewrite_prometheus_config, shorten_rules, substitute, wait_http_ok,
+};
+use mcp_testkit::slack::{SlackPayload, SlackReceiver};
+use mcp_testkit::{Alertmanager, PgCluster, RedisServer, free_port, http_get};
+
+const SERVICES: [(&str, u16); 4] = [
+    ("cdb_core", 8000),
+    ("cdb_risk", 8001),
+    ("cdb_execution", 8002),
+    ("cdb_ws", 8003),
+];
+/// Long enough for a loaded 2-core machine; the happy path takes seconds.
+const ALERT_TIMEOUT: Duration = Duration::from_secs(90);
+/// Redis maxmemory: small, so filling past 80 % is quick.
+const REDIS_MAXMEMORY: u64 = 32 * 1024 * 1024;
+const PG_MAX_CONNECTIONS: u32 = 40;
+
+struct Service {
+    name: &'static str,
+    port: u16,
+    env: Vec<(String, String)>,
+    proc: Proc,
+}
+
+fn start_service(
+    name: &'static str,
+    port: u16,
+    env: &[(String, String)],
+    dir: &std::path::Path,
+) -> Proc {
+    let mut cmd = Command::new(binary(name));
+    cmd.env("PORT", port.to_string()).envs(env.iter().cloned());
+    let mut proc = Proc::spawn(name, cmd, dir);
+    wait_http_ok(
+        &mut proc,
+        &format!("http://127.0.0.1:{port}/-/healthy"),
+        Duration::from_secs(60),
+    );
+    proc
+}
+
+/// The first payload after `since` on `channel` whose text contains every one of `needles`.
+fn wait_slack(
+    slack: &SlackReceiver,
+    since: Instant,
+    channel: &str,
+    needles: &[&str],
+) -> Option<SlackPayload> {
+    slack.wait_for(ALERT_TIMEOUT, |p| {
+        p.at >= since && p.channel() == channel && needles.iter().all(|n| p.text().contains(n))
+    })
+}
+
+fn channels_seen(slack: &SlackReceiver) -> String {
+    slack
+        .payloads()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} | {}",
+                p.channel(),
+                p.text().lines().next().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn report(alert: &str, channel: &str, fault: Instant, p: &SlackPayload) -> String {
+    let line = format!(
+        "{alert:<28} {channel:<24} fault -> Slack {:>6.1} s",
+        p.at.duration_since(fault).as_secs_f64()
+    );
+    println!("e2e: {line}");
+    line
+}
+
+#[test]
+fn committed_stack_fires_each_alert_to_its_slack_channel() {
+    let started = Instant::now();
+    println!(
+        "e2e: committed prometheus.yml with targets on loopback, 1 s scrape/eval, jobs grafana, loki, \
+         promtail dropped (not run here), remote_write uncommented; alert.rules.yml with every for: \
+         shortened to 2 s; Prometheus --rules.alert.resend-delay=2s; alertmanager.yml with only slack_api_url_file changed"
+    );
+    // Build first: the binaries are the slow part on a cold target dir.
+    for (name, _) in SERVICES {
+        binary(name);
+    }
+    let agent_bin = binary("mcp-agent");
+    println!(
+        "e2e: binaries ready after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    // --- backends --------------------------------------------------------------------------
+    let maxmemory = REDIS_MAXMEMORY.to_string();
+    let mut redis = RedisServer::start_with_args(&[
+        "--maxmemory",
+        &maxmemory,
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ])
+    .unwrap();
+    let pg =
+        PgCluster::start_with_conf(&format!("max_connections = {PG_MAX_CONNECTIONS}")).unwrap();
+    pg.psql("postgres", "CREATE DATABASE cdb");
+    let database_url = format!("postgres://postgres@127.0.0.1:{}/cdb", pg.port());
+    let loki = mcp_testkit::loki::FakeLoki::start();
+    let slack = SlackReceiver::start();
+
+    // --- mcp-agent: the three exporters on loopback ports ----------------------------------------
+    let (host_port, redis_port, pg_port) = (free_port(), free_port(), free_port());
+    let agent_cfg = dir.path().join("agent.yml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "host:\n  listen_address: [\"127.0.0.1:{host_port}\"]\n\
+             redis:\n  listen_address: [\"127.0.0.1:{redis_port}\"]\n  settings:\n    redis_addr: {}\n\
+             postgres:\n  listen_address: [\"127.0.0.1:{pg_port}\"]\n  settings:\n    data_source_names: [\"{}\"]\n",
+            redis.url(),
+            pg.dsn("postgres"),
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&agent_bin);
+    cmd.arg("--config").arg(&agent_cfg);
+    let mut agent = Proc::spawn("mcp-agent", cmd, dir.path());
+    for port in [host_port, redis_port, pg_port] {
+        wait_http_ok(
+            &mut agent,
+            &format!("http://127.0.0.1:{port}/metrics"),
+            Duration::from_secs(30),
+        );
+    }
+
+    // --- the four CDB services (env per CONTRACTS.md) --------------------------------------------
+    let ports: Vec<u16> = SERVICES.iter().map(|_| free_port()).collect();
+    let risk_url = format!("http://127.0.0.1:{}", ports[1]);
+    let mut services: Vec<Service> = SERVICES
+        .iter()
+        .zip(&ports)
+        .map(|((name, _), &port)| {
+            let env = vec![
+                ("REDIS_ADDR".to_owned(), redis.url()),
+                ("DATABASE_URL".to_owned(), database_url.clone()),
+                ("RISK_URL".to_owned(), risk_url.clone()),
+                ("MCP_LOKI_URL".to_owned(), loki.url()),
+                ("MCP_LOKI_BATCH_WAIT_MS".to_owned(), "200".to_owned()),
+            ];
+            let proc = start_service(name, port, &env, dir.path());
+            Service {
+                name,
+                port,
+                env,
+                proc,
+            }
+        })
+        .collect();
+
+    // --- Alertmanager (committed routing), remote-write receiver, Prometheus (committed config) ---
+    let url_file = dir.path().join("slack_webhook_url");
+    std::fs::write(&url_file, slack.url()).unwrap();
+    let am = Alertmanager::start(&alertmanager_config(&url_file)).unwrap();
+    let am_addr = am.url().trim_start_matches("http://").to_owned();
+    let receiver = PromProc::start(
+        "remote-write-receiver",
+        "global: {scrape_interval: 1m}\n",
+        &[],
+        &["--web.enable-remote-write-receiver"],
+        dir.path(),
+    );
+    let receiver_url = receiver.url();
+    let mut targets: Vec<(String, String)> = SERVICES
+        .iter()
+        .zip(&ports)
+        .map(|((name, port), p)| (format!("{name}:{port}"), format!("127.0.0.1:{p}")))
+        .collect();
+    targets.push(("mcp_agent:9100".into(), format!("127.0.0.1:{host_port}")));
+    targets.push(("mcp_agent:9121".into(), format!("127.0.0.1:{redis_port}")));
+    targets.push(("mcp_agent:9187".into(), format!("127.0.0.1:{pg_port}")));
+    let lb = Loopback {
+        targets,
+        alertmanager: am_addr,
+        remote_write: Some(format!("{receiver_url}/api/v1/write")),
+        drop_jobs: vec!["grafana".into(), "loki".into(), "promtail".into()],
+    };
+    let config = rewrite_prometheus_config(&lb).to_string();
+    let rules = shorten_rules("2s");
+    // --rules.alert.resend-delay 2 s (default 1 m): alerts of the first evaluations, sent before the
+    // notifier has discovered Alertmanager, are re-sent after 2 s instead of a minute.
+    let prom = PromProc::start(
+        "prometheus",
+        &config,
+        &[("alert.rules.yml", &rules)],
+        &["--rules.alert.resend-delay=2s"],
+        dir.path(),
+    );
+    let prom_started = Instant::now();
+
+    // Traffic, so the request, latency and log panels have data.
+    let drive = |services: &[Service]| {
+        for s in services {
+            for _ in 0..3 {
+                http_get(&format!("http://127.0.0.1:{}/api/v1/status", s.port));
+            }
+        }
+    };
+    drive(&services);
+
+    // --- every target up -------------------------------------------------------------------------
+    let expected_targets = 4 + 3 + 2; // CDB services, exporters, prometheus + alertmanager
+    let all_up = mcp_testkit::wait_until(Duration::from_secs(60), || {
+        let t = prom.targets();
+        let t = t.as_array().cloned().unwrap_or_default();
+        t.len() == expected_targets && t.iter().all(|t| t["health"] == "up")
+    });
+    assert!(
+        all_up,
+        "every target of the committed jobs up: {:#}",
+        prom.targets()
+    );
+    let jobs: Vec<String> = prom
+        .targets()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["labels"]["job"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for job in [
+        "prometheus",
+        "alertmanager",
+        "cdb_services",
+        "node",
+        "redis",
+        "postgres",
+    ] {
+        assert!(jobs.iter().any(|j| j == job), "job {job} in {jobs:?}");
+    }
+    println!(
+        "e2e: all {expected_targets} targets up ({:.0} s after Prometheus started)",
+        prom_started.elapsed().as_secs_f64()
+    );
+
+    // The compose healthchecks of the processes that run here, ports substituted: they pass on a
+    // healthy process and fail on a closed port.
+    let prom_addr = prom.url().trim_start_matches("http://").to_owned();
+    let am_addr = am.url().trim_start_matches("http://").to_owned();
+    let (h, r, p) = (
+        host_port.to_string(),
+        redis_port.to_string(),
+        pg_port.to_string(),
+    );
+    for (svc, repl) in [
+        ("prometheus", vec![("127.0.0.1:9090", prom_addr.as_str())]),
+        ("alertmanager", vec![("127.0.0.1:9093", am_addr.as_str())]),
+        (
+            "mcp-agent",
+            vec![
+                ("9100", h.as_str()),
+                ("9121", r.as_str()),
+                ("9187", p.as_str()),
+            ],
+        ),
+    ] {
+        let cmd = mcp_e2e::compose_healthcheck(svc, &repl);
+        assert!(mcp_e2e::run_healthcheck(&cmd), "{svc} healthcheck {cmd:?}");
+    }
+    let closed = free_port().to_string();
+    let cmd = mcp_e2e::compose_healthcheck(
+        "mcp-agent",
+        &[
+            ("9100", h.as_str()),
+            ("9121", closed.as_str()),
+            ("9187", p.as_str()),
+        ],
+    );
+    assert!(
+        !mcp_e2e::run_healthcheck(&cmd),
+        "agent healthcheck fails on a closed port"
+    );
+    println!(
+        "e2e: compose healthchecks of prometheus, alertmanager, mcp-agent pass (and fail on a closed port)"
+    );
+
+    // --- every PromQL expression of every committed dashboard returns data -----------------------
+    let queries = dashboard_queries();
+    let promql: Vec<&PanelQuery> = queries
+        .iter()
+        .filter(|q| q.datasource == "prometheus")
+        .collect();
+    assert!(
+        promql.len() >= 30,
+        "dashboards have their panels: {}",
+        promql.len()
+    );
+    let mut empty: Vec<String> = Vec::new();
+    for q in &promql {
+        let expr = substitute(&q.expr, "1m");
+        let ok = mcp_testkit::wait_until(Duration::from_secs(30), || {
+            drive(&services);
+            query(&prom.url(), &expr)
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        });
+        if !ok {
+            empty.push(format!(
+                "{} / {}: {expr} -> {}",
+                q.dashboard,
+                q.panel,
+                query(&prom.url(), &expr)
+            ));
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "dashboard queries without data:\n{}",
+        empty.join("\n")
+    );
+    println!(
+        "e2e: {} PromQL expressions of {} dashboards return data ({:.0} s after Prometheus started)",
+        promql.len(),
+        4,
+        prom_started.elapsed().as_secs_f64()
+    );
+    // The logs panel's selector, as the README's runbooks use it, finds the service's pushed lines
+    // (LogQL here is answered by the test's Loki-compatible receiver).
+    let logs_found = mcp_testkit::wait_until(Duration::from_secs(30), || {
+        drive(&services);
+        loki.select(r#"{container_name="cdb_ws"}"#)
+            .is_ok_and(|r| !r.is_empty())
+    });
+    // Checked at the end (so every other assertion runs first): the `container_name` stream
+    // label is set by the example services (CONTRACTS.md).
+    let mut deferred: Vec<String> = Vec::new();
+    if !logs_found {
+        deferred.push(format!(
+            "{{container_name=\"cdb_ws\"}} finds no line of cdb_ws; streams seen: {:?}",
+            loki.entries()
+                .iter()
+                .map(|e| e.label_map())
+                .collect::<std::collections::BTreeSet<_>>()
+        ));
+    }
+
+    // --- Watchdog reaches its route ----------------------------------------------------------------
+    let watchdog = slack.wait_for(ALERT_TIMEOUT, |p| {
+        p.channel() == "#alerts-watchdog" && p.text().contains("Watchdog")
+    });
+    assert!(
+        watchdog.is_some(),
+        "Watchdog on #alerts-watchdog; seen:\n{}",
+        channels_seen(&slack)
+    );
+    let am_alerts = am.alerts();
+    let watchdog_receivers: Vec<String> = am_alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "Watchdog")
+        .flat_map(|a| a["receivers"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(watchdog_receivers, ["watchdog"], "{am_alerts:#}");
+    println!(
+        "e2e: Watchdog reached receiver watchdog {:.1} s after Prometheus started",
+        watchdog
+            .unwrap()
+            .at
+            .duration_since(prom_started)
+            .as_secs_f64()
+    );
+    // The loki job is absent here: LokiDown's absent() branch fires, to #alerts-critical.
+    let loki_down = wait_slack(
+        &slack,
+        started,
+        "#alerts-critical",
+        &["LokiDown", "Loki is down"],
+    );
+    assert!(
+        loki_down.is_some(),
+        "LokiDown (job absent) on #alerts-critical; seen:\n{}",
+        channels_seen(&slack)
+    );
+
+    // --- faults, in parallel where they do not share a backend -------------------------------------
+    let mut lines: Vec<String> = Vec::new();
+    std::thread::scope(|s| {
+        // cdb_ws stops -> ServiceDown on #alerts-critical, then resolves when it is back.
+        let ws = services.iter_mut().find(|s| s.name == "cdb_ws").unwrap();
+        let slack_ref = &slack;
+        let dir_path = dir.path();
+        let service_down = s.spawn(move || {
+            let fault = Instant::now();
+            ws.proc.kill();
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-critical",
+                &["ServiceDown", "FIRING"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "ServiceDown on #alerts-critical; seen:\n{}",
+                    channels_seen(slack_ref)
+                )
+            });
+            let text = p.text();
+            assert!(
+                text.contains(&format!("127.0.0.1:{}", ws.port))
+                    && text.contains("Runbook: https://"),
+                "ServiceDown text names the target and the runbook: {text}"
+            );
+            let mut out = vec![report("ServiceDown", "#alerts-critical", fault, &p)];
+            let back = Instant::now();
+            ws.proc = start_service(ws.name, ws.port, &ws.env, dir_path);
+            let r = wait_slack(
+                slack_ref,
+                back,
+                "#alerts-critical",
+                &["ServiceDown", "RESOLVED"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "ServiceDown resolved on #alerts-critical; seen:\n{}",
+                    channels_seen(slack_ref)
+                )
+            });
+            out.push(report(
+                "ServiceDown (resolved)",
+                "#alerts-critical",
+                back,
+                &r,
+            ));
+            out
+        });
+
+        // PostgreSQL: connections past 90 % of max_connections -> TooManyPostgresConnections.
+        let pg_ref = &pg;
+        let prom_ref = &prom;
+        let too_many = s.spawn(move || {
+            let fault = Instant::now();
+            let target = (f64::from(PG_MAX_CONNECTIONS) * 0.9).floor() as usize + 1;
+            let mut held = Vec::new();
+            // Open idle sessions until the exporter's own count is past the threshold, leaving
+            // slots for the exporter and the services.
+            let reached = mcp_testkit::wait_until(Duration::from_secs(60), || {
+                let now: usize = pg_ref
+                    .psql(
+                        "postgres",
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname IS NOT NULL",
+                    )
+                    .parse()
+                    .unwrap_or(0);
+                // This psql's own session is counted in `now`.
+                if now > target {
+                    return true;
+                }
+                held.push(pg_ref.psql_background("cdb", "SELECT 1;"));
+                false
+            });
+            assert!(reached, "opened {} sessions", held.len());
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-infrastructure",
+                &["TooManyPostgresConnections", "FIRING"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "TooManyPostgresConnections on #alerts-infrastructure; pg_stat_activity_count {}; seen:\n{}",
+                    prom_ref.query("sum(pg_stat_activity_count)"),
+                    channels_seen(slack_ref)
+                )
+            });
+            let line = report(
+                "TooManyPostgresConnections",
+                "#alerts-infrastructure",
+                fault,
+                &p,
+            );
+            for mut c in held {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            line
+        });
+
+        // Redis: fill past 80 % of maxmemory -> RedisBackpressure; then kill it -> RedisDown.
+        let redis_ref = &mut redis;
+        let redis_faults = s.spawn(move || {
+            let used = |r: &RedisServer| -> u64 {
+                r.cli(&["INFO", "memory"])
+                    .lines()
+                    .find_map(|l| l.strip_prefix("used_memory:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            let fault = Instant::now();
+            let mut round = 0;
+            // 512 KiB per round, stopping between 82 % and 90 % (HighRedisMemory is not the point).
+            while used(redis_ref) * 100 < REDIS_MAXMEMORY * 82 {
+                redis_ref.cli(&[
+                    "EVAL",
+                    "for i=1,128 do redis.call('SET', ARGV[1]..i, string.rep('x', 4096)) end",
+                    "0",
+                    &format!("fill:{round}:"),
+                ]);
+                round += 1;
+                assert!(round < 200, "Redis does not fill");
+            }
+            let fill = used(redis_ref) as f64 / REDIS_MAXMEMORY as f64;
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-infrastructure",
+                &["RedisBackpressure", "FIRING"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "RedisBackpressure on #alerts-infrastructure at {:.0}% of maxmemory; seen:\n{}",
+                    fill * 100.0,
+                    channels_seen(slack_ref)
+                )
+            });
+            let mut out = vec![report(
+                "RedisBackpressure",
+                "#alerts-infrastructure",
+                fault,
+                &p,
+            )];
+            println!("e2e: Redis filled to {:.0}% of maxmemory", fill * 100.0);
+            let fault = Instant::now();
+            redis_ref.kill();
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-critical",
+                &["RedisDown", "FIRING"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "RedisDown on #alerts-critical; seen:\n{}",
+                    channels_seen(slack_ref)
+                )
+            });
+            out.push(report("RedisDown", "#alerts-critical", fault, &p));
+            out
+        });
+
+        // The remote-write receiver has our series, from every job.
+        let remote = s.spawn(move || {
+            let jobs = [
+                "prometheus",
+                "alertmanager",
+                "cdb_services",
+                "node",
+                "redis",
+                "postgres",
+            ];
+            let mut seen = serde_json::Value::Null;
+            let ok = mcp_testkit::wait_until(Duration::from_secs(60), || {
+                seen = query(&receiver_url, "count by (job) (up)");
+                jobs.iter().all(|j| {
+                    seen.as_array()
+                        .is_some_and(|r| r.iter().any(|s| s["metric"]["job"] == *j))
+                }) && query(&receiver_url, "redis_up{job=\"redis\"}")
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            });
+            assert!(ok, "remote-write receiver has every job's series: {seen}");
+            println!("e2e: remote-write receiver has the series of every job");
+        });
+
+        remote.join().unwrap();
+        lines.extend(redis_faults.join().unwrap());
+        lines.push(too_many.join().unwrap());
+        lines.extend(service_down.join().unwrap());
+    });
+    println!("e2e: fault -> Slack, per alert:");
+    for l in &lines {
+        println!("  {l}");
+    }
+    println!("e2e: done in {:.0} s", started.elapsed().as_secs_f64());
+    drop(agent);
+    assert!(deferred.is_empty(), "{}", deferred.join("\n"));
+}
