@@ -177,10 +177,14 @@ impl ExecState {
             ))
         })?;
         if status != StatusCode::OK {
-            let why = body["detail"]
-                .as_str()
-                .or(body["error"].as_str())
-                .unwrap_or("");
+            // Pass on what failed there: "answered 503: redis limits_get …".
+            let part = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+            let why = [part("backend"), part("op"), part("detail")]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let why = if why.is_empty() { part("error") } else { why };
             return Err(fail(format!("answered {}: {why}", status.as_u16())));
         }
         match body["result"].as_str() {
