@@ -38,6 +38,14 @@ pub fn position_key(account: &str, symbol: &str) -> String {
     format!("cdb:risk:position:{account}:{symbol}")
 }
 
+fn limits_key(account: &str) -> String {
+    format!("cdb:risk:limits:{account}")
+}
+
+fn instrument_key(symbol: &str) -> String {
+    format!("cdb:risk:instrument:{symbol}")
+}
+
 #[derive(Clone)]
 struct RiskState {
     redis: Arc<Redis>,
@@ -68,11 +76,20 @@ struct Limits {
 impl RiskState {
     /// The account's limits, from the cache or PostgreSQL (then cached).
     async fn limits(&self, account: &str) -> Result<Option<Limits>, BackendError> {
-        let key = format!("cdb:risk:limits:{account}");
+        let key = limits_key(account);
         let cached: HashMap<String, String> = self
             .redis
             .cmd("limits_get", redis::cmd("HGETALL").arg(&key))
             .await?;
+        self.limits_from(account, cached).await
+    }
+
+    async fn limits_from(
+        &self,
+        account: &str,
+        cached: HashMap<String, String>,
+    ) -> Result<Option<Limits>, BackendError> {
+        let key = limits_key(account);
         if let (Some(n), Some(p), Some(b)) = (
             cached.get("max_notional").and_then(|v| v.parse().ok()),
             cached.get("max_position").and_then(|v| v.parse().ok()),
@@ -126,15 +143,12 @@ impl RiskState {
 
     /// The reference price of `symbol`: the ticker's last price, else the instrument's
     /// reference price (cached); `None` for an unknown symbol.
-    async fn reference_price(&self, symbol: &str) -> Result<Option<f64>, BackendError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("HGET")
-            .arg(crate::core::price_key(symbol))
-            .arg("last")
-            .cmd("GET")
-            .arg(format!("cdb:risk:instrument:{symbol}"));
-        let (last, cached): (Option<f64>, Option<f64>) =
-            self.redis.pipe("price_get", &pipe).await?;
+    async fn reference_price(
+        &self,
+        symbol: &str,
+        last: Option<f64>,
+        cached: Option<f64>,
+    ) -> Result<Option<f64>, BackendError> {
         if cached.is_some() {
             metrics::counter!("cdb_risk_cache_total", "kind" => "instrument", "result" => "hit")
                 .increment(1);
@@ -159,7 +173,7 @@ impl RiskState {
             .cmd::<()>(
                 "instrument_cache",
                 redis::cmd("SET")
-                    .arg(format!("cdb:risk:instrument:{symbol}"))
+                    .arg(instrument_key(symbol))
                     .arg(ref_price)
                     .arg("EX")
                     .arg(LIMITS_TTL_SECS),
@@ -169,12 +183,13 @@ impl RiskState {
     }
 
     /// The account's position in `symbol`, from the cache or PostgreSQL (then cached).
-    async fn position(&self, account: &str, symbol: &str) -> Result<i64, BackendError> {
+    async fn position(
+        &self,
+        account: &str,
+        symbol: &str,
+        cached: Option<i64>,
+    ) -> Result<i64, BackendError> {
         let key = position_key(account, symbol);
-        let cached: Option<i64> = self
-            .redis
-            .cmd("position_get", redis::cmd("GET").arg(&key))
-            .await?;
         if let Some(p) = cached {
             metrics::counter!("cdb_risk_cache_total", "kind" => "position", "result" => "hit")
                 .increment(1);
@@ -209,10 +224,29 @@ impl RiskState {
 
     /// The verdict: `None` passes, `Some(reason)` rejects.
     async fn verdict(&self, o: &OrderRequest) -> Result<Option<&'static str>, BackendError> {
-        let Some(limits) = self.limits(&o.account).await? else {
+        // The hot path is one round trip to Redis; PostgreSQL only on cache misses.
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL")
+            .arg(limits_key(&o.account))
+            .cmd("HGET")
+            .arg(crate::core::price_key(&o.symbol))
+            .arg("last")
+            .cmd("GET")
+            .arg(instrument_key(&o.symbol))
+            .cmd("GET")
+            .arg(position_key(&o.account, &o.symbol));
+        type Hot = (
+            HashMap<String, String>,
+            Option<f64>,
+            Option<f64>,
+            Option<i64>,
+        );
+        let (limits, last, instrument, position): Hot =
+            self.redis.pipe("risk_cache_get", &pipe).await?;
+        let Some(limits) = self.limits_from(&o.account, limits).await? else {
             return Ok(Some("unknown_account"));
         };
-        let Some(reference) = self.reference_price(&o.symbol).await? else {
+        let Some(reference) = self.reference_price(&o.symbol, last, instrument).await? else {
             return Ok(Some("unknown_symbol"));
         };
         if limits.blocked {
@@ -224,7 +258,7 @@ impl RiskState {
         if reference > 0.0 && ((o.price - reference) / reference).abs() > PRICE_BAND {
             return Ok(Some("price_band"));
         }
-        let position = self.position(&o.account, &o.symbol).await?;
+        let position = self.position(&o.account, &o.symbol, position).await?;
         let after = position + o.signed_qty();
         if after.abs() > limits.max_position {
             return Ok(Some("position_limit"));

@@ -95,7 +95,7 @@ fn redis_down_is_503_and_not_ready_then_the_services_recover_without_restart() {
         metric(
             &risk.metrics(),
             "cdb_redis_errors_total",
-            &[("op", "limits_get")]
+            &[("op", "risk_cache_get")]
         )
         .unwrap()
             >= 1.0
