@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use mcp_testkit::loki::FakeLoki;
-use mcp_testkit::{free_port, wait_until};
+use mcp_testkit::{PgCluster, RedisServer, free_port, wait_until};
 
 struct Proc(Child);
 
@@ -52,9 +52,13 @@ fn sample(body: &str, prefix: &str) -> f64 {
 #[test]
 fn cdb_core_serves_linted_metrics_counts_requests_and_ships_logs_with_trace_ids() {
     let fake = FakeLoki::start();
+    let redis = RedisServer::start().unwrap();
+    let pg = PgCluster::start().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_cdb_core"))
         .env("PORT", port.to_string())
+        .env("REDIS_ADDR", redis.url())
+        .env("DATABASE_URL", pg.dsn("postgres"))
         .env("MCP_LOKI_URL", fake.url())
         .env("MCP_LOKI_BATCH_WAIT_MS", "100")
         .env("MCP_INSTANCE", "test-host")
@@ -130,7 +134,7 @@ fn cdb_core_serves_linted_metrics_counts_requests_and_ships_logs_with_trace_ids(
         .unwrap();
     assert_eq!(
         line.labels,
-        r#"{service="cdb_core",host="test-host",level="info"}"#
+        r#"{service="cdb_core",host="test-host",container_name="cdb_core",level="info"}"#
     );
     let v = line.json();
     assert_eq!(v["trace_id"], "0af7651916cd43dd8448eb211c80319c");
