@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod collector;
+pub mod conn;
 pub mod info;
 pub mod keys;
 pub mod target;
@@ -31,6 +32,7 @@ use mcp_exporter_core::logging::LogArgs;
 use mcp_exporter_core::web::{self, LandingPage, WebArgs, WebSetup};
 use serde::Deserialize;
 
+use crate::conn::{Connector, TlsFiles};
 use crate::keys::KeyCheck;
 use crate::target::{SharedTarget, Target};
 
@@ -115,6 +117,9 @@ pub struct Config {
     pub skip_tls_verification: bool,
     /// At most this many `/scrape` targets keep a connection; the least recently used is closed.
     pub max_scrape_targets: usize,
+    /// At most this many bytes read from Redis per scrape; past it the scrape fails with
+    /// `err="reply too large"` and the connection is dropped.
+    pub max_reply_bytes: u64,
 }
 
 impl Default for Config {
@@ -148,6 +153,7 @@ impl Default for Config {
             tls_ca_cert_file: None,
             skip_tls_verification: false,
             max_scrape_targets: 256,
+            max_reply_bytes: conn::DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -194,6 +200,9 @@ pub enum ScrapeError {
     /// Redis answered something unexpected.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// Redis sent more than `--max-reply-bytes` in one scrape.
+    #[error("reply too large")]
+    TooLarge,
 }
 
 impl ScrapeError {
@@ -260,21 +269,7 @@ pub struct ValidatedConfig {
     tls: Option<TlsFiles>,
     skip_tls_verification: bool,
     max_targets: usize,
-}
-
-#[derive(Clone)]
-struct TlsFiles {
-    client: Option<(Vec<u8>, Vec<u8>)>,
-    ca: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for TlsFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsFiles")
-            .field("client", &self.client.is_some())
-            .field("ca", &self.ca.is_some())
-            .finish()
-    }
+    max_reply_bytes: u64,
 }
 
 impl Config {
@@ -389,6 +384,7 @@ impl Config {
             tls,
             skip_tls_verification: self.skip_tls_verification,
             max_targets: self.max_scrape_targets.max(1),
+            max_reply_bytes: self.max_reply_bytes.max(1024),
         })
     }
 }
@@ -405,12 +401,28 @@ fn normalize_addr(addr: &str) -> String {
 /// Parses a target URI without ever echoing it (it may hold a password).
 fn parse_target(addr: &str) -> Result<redis::ConnectionInfo, String> {
     use redis::IntoConnectionInfo;
-    addr.into_connection_info().map_err(|e| {
-        format!(
-            "{:?} (expected redis://host:port, rediss://, unix:// or host:port)",
-            e.kind()
-        )
-    })
+    const EXPECTED: &str = "expected redis://host:port, rediss://, unix:// or host:port";
+    let info = addr
+        .into_connection_info()
+        .map_err(|e| format!("{:?} ({EXPECTED})", e.kind()))?;
+    // The URL parser takes `%%%garbage` as a host name; it would only fail at scrape time.
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '[' | ']')
+            })
+    };
+    match &info.addr {
+        redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. }
+            if !host_ok(host) =>
+        {
+            Err(format!("not a host name or IP address ({EXPECTED})"))
+        }
+        redis::ConnectionAddr::Unix(path) if path.as_os_str().is_empty() => {
+            Err(format!("empty socket path ({EXPECTED})"))
+        }
+        _ => Ok(info),
+    }
 }
 
 /// The address with any `user:password@` removed: what logs and errors may show.
@@ -491,6 +503,7 @@ pub fn command() -> Command {
         .arg(string("tls-client-cert-file", "REDIS_EXPORTER_TLS_CLIENT_CERT_FILE", "Name of the client certificate file (including full path) if the server requires TLS client authentication"))
         .arg(string("tls-ca-cert-file", "REDIS_EXPORTER_TLS_CA_CERT_FILE", "Name of the CA certificate file (including full path) if the server requires TLS client authentication"))
         .arg(string("max-scrape-targets", "REDIS_EXPORTER_MAX_SCRAPE_TARGETS", "At most this many /scrape targets keep a connection [default: 256]"))
+        .arg(string("max-reply-bytes", "REDIS_EXPORTER_MAX_REPLY_BYTES", "At most this many bytes read from Redis per scrape; more fails the scrape with err=\"reply too large\" [default: 67108864]"))
         .arg(string("log-format", "REDIS_EXPORTER_LOG_FORMAT", "Log format, valid options are txt and json (use --log.format)").hide(true))
         .arg(go_bool("skip-tls-verification", "REDIS_EXPORTER_SKIP_TLS_VERIFICATION", "Whether to to skip TLS verification"))
         .arg(go_bool("include-system-metrics", "REDIS_EXPORTER_INCL_SYSTEM_METRICS", "Whether to include system metrics like e.g. redis_total_system_memory_bytes"))
@@ -576,6 +589,9 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
     if let Some(v) = s("max-scrape-targets") {
         c.max_scrape_targets = num("max-scrape-targets", v)? as usize;
     }
+    if let Some(v) = s("max-reply-bytes") {
+        c.max_reply_bytes = num("max-reply-bytes", v)?;
+    }
     if let Some(v) = s("script") {
         c.script = v
             .split(',')
@@ -648,11 +664,11 @@ struct Exporter {
     coalesce: mcp_exporter_core::coalesce::Coalescer,
 }
 
-fn build_client(
+fn build_connector(
     cfg: &ValidatedConfig,
     addr: &str,
     password: Option<&Secret>,
-) -> Result<redis::Client, String> {
+) -> Result<Connector, String> {
     let mut info = parse_target(addr)?;
     if !cfg.user.is_empty() && info.redis.username.is_none() {
         info.redis.username = Some(cfg.user.clone());
@@ -660,24 +676,12 @@ fn build_client(
     if let Some(p) = password.filter(|p| !p.0.is_empty()) {
         info.redis.password = Some(p.0.clone());
     }
-    if cfg.skip_tls_verification
-        && let redis::ConnectionAddr::TcpTls { insecure, .. } = &mut info.addr
-    {
-        *insecure = true;
-    }
-    match &cfg.tls {
-        Some(tls) if matches!(info.addr, redis::ConnectionAddr::TcpTls { .. }) => {
-            let certs = redis::TlsCertificates {
-                client_tls: tls.client.as_ref().map(|(c, k)| redis::ClientTlsConfig {
-                    client_cert: c.clone(),
-                    client_key: k.clone(),
-                }),
-                root_cert: tls.ca.clone(),
-            };
-            redis::Client::build_with_tls(info, certs).map_err(|e| format!("{:?}", e.kind()))
-        }
-        _ => redis::Client::open(info).map_err(|e| format!("{:?}", e.kind())),
-    }
+    Connector::new(
+        info,
+        cfg.tls.as_ref(),
+        cfg.skip_tls_verification,
+        cfg.max_reply_bytes,
+    )
 }
 
 impl Exporter {
@@ -697,8 +701,8 @@ impl Exporter {
             *used = Instant::now();
             return Ok(t.clone());
         }
-        let client = build_client(&self.cfg, addr, self.password_for(addr))?;
-        let target = Arc::new(Target::new(redact_addr(addr), client));
+        let connector = build_connector(&self.cfg, addr, self.password_for(addr))?;
+        let target = Arc::new(Target::new(redact_addr(addr), connector));
         if map.len() >= self.cfg.max_targets
             && let Some(oldest) = map
                 .iter()
@@ -933,8 +937,8 @@ pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Erro
             } else {
                 Some(&config.password)
             };
-            let client = build_client(&config, addr, password).map_err(Error::Target)?;
-            Some(Arc::new(Target::new(redact_addr(addr), client)))
+            let connector = build_connector(&config, addr, password).map_err(Error::Target)?;
+            Some(Arc::new(Target::new(redact_addr(addr), connector)))
         }
         None => None,
     };
@@ -986,6 +990,30 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn garbage_hosts_are_refused_at_start() {
+        for addr in ["%%%garbage", "redis://%%%garbage", "redis://a b:1"] {
+            let c = Config {
+                redis_addr: addr.into(),
+                ..Config::default()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert!(!e.contains("garbage") && !e.contains("a b"), "{e}");
+        }
+        for addr in [
+            "localhost:6379",
+            "redis://10.0.0.5:6379",
+            "redis://[::1]:6379",
+            "unix:///tmp/r.sock",
+        ] {
+            let c = Config {
+                redis_addr: addr.into(),
+                ..Config::default()
+            };
+            assert!(c.validate().is_ok(), "{addr}");
+        }
     }
 
     #[test]

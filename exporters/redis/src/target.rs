@@ -12,8 +12,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Pipeline, Value};
+use redis::{AsyncConnectionConfig, Pipeline, Value};
 
+use crate::conn::{Connection, Connector, ReplyBudget};
 use crate::keys::{KeyCheck, KeyReport};
 use crate::{Options, ScrapeError};
 
@@ -44,19 +45,21 @@ pub struct Snapshot {
     pub ping_seconds: Option<f64>,
 }
 
-#[derive(Debug)]
 struct ConnState {
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Connection>,
     /// No new connection attempt before this instant (backoff after failures).
     next_attempt: Instant,
     backoff: Duration,
+    /// Why the last attempt failed: what a scrape during the backoff reports, so one outage
+    /// reads as one category (issue 17 item 6).
+    last_error: Option<ScrapeError>,
 }
 
 /// One Redis instance we scrape.
 pub struct Target {
     /// The address without credentials, for logs and errors.
     pub display: String,
-    client: Client,
+    connector: Connector,
     state: tokio::sync::Mutex<ConnState>,
     /// Whether the last scrape failed, to log once per state change.
     failing: Mutex<Option<String>>,
@@ -75,6 +78,15 @@ pub struct TargetStats {
     pub duration_sum: f64,
 }
 
+impl std::fmt::Debug for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnState")
+            .field("connected", &self.conn.is_some())
+            .field("last_error", &self.last_error)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
@@ -86,15 +98,16 @@ impl std::fmt::Debug for Target {
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Target {
-    /// A target from a redis-rs client; nothing is connected until the first scrape.
-    pub fn new(display: String, client: Client) -> Self {
+    /// A target reached through `connector`; nothing is connected until the first scrape.
+    pub fn new(display: String, connector: Connector) -> Self {
         Target {
             display,
-            client,
+            connector,
             state: tokio::sync::Mutex::new(ConnState {
                 conn: None,
                 next_attempt: Instant::now(),
                 backoff: Duration::from_millis(100),
+                last_error: None,
             }),
             failing: Mutex::new(None),
             stats: Mutex::new(TargetStats::default()),
@@ -102,44 +115,41 @@ impl Target {
         }
     }
 
-    /// Returns the shared connection, connecting first when there is none. The lock is held
-    /// only while connecting, so concurrent scrapes share one connection attempt.
+    /// Returns the shared connection and its reply budget, connecting first when there is none,
+    /// and whether it was reused. The lock is held only while connecting, so concurrent scrapes
+    /// share one connection attempt.
     async fn connection(
         &self,
         opts: &Options,
         timeout: Duration,
-    ) -> Result<(MultiplexedConnection, f64), ScrapeError> {
+    ) -> Result<(MultiplexedConnection, Arc<ReplyBudget>, f64, bool), ScrapeError> {
         let mut state = self.state.lock().await;
-        if let Some(conn) = &state.conn {
-            return Ok((conn.clone(), 0.0));
+        if let Some(c) = &state.conn {
+            return Ok((c.conn.clone(), c.budget.clone(), 0.0, true));
         }
         if Instant::now() < state.next_attempt {
-            return Err(ScrapeError::Connect(
-                "backing off after failed attempt".into(),
-            ));
+            return Err(state
+                .last_error
+                .clone()
+                .unwrap_or_else(|| ScrapeError::Connect("connection refused".into())));
         }
         let start = Instant::now();
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(timeout)
             .set_response_timeout(timeout);
-        let result = tokio::time::timeout(
-            timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await;
-        let conn = match result {
-            Ok(Ok(conn)) => conn,
+        let result = tokio::time::timeout(timeout, self.connector.connect(config)).await;
+        let connection = match result {
+            Ok(Ok(c)) => c,
             Ok(Err(error)) => {
-                self.fail_connect(&mut state);
-                return Err(classify_connect(&error));
+                self.fail_connect(&mut state, error.clone());
+                return Err(error);
             }
             Err(_) => {
-                self.fail_connect(&mut state);
+                self.fail_connect(&mut state, ScrapeError::Timeout);
                 return Err(ScrapeError::Timeout);
             }
         };
-        let mut conn = conn;
+        let mut conn = connection.conn.clone();
         if opts.set_client_name {
             // Once per connection, not per scrape: the name shows in CLIENT LIST like upstream's.
             let mut cmd = redis::cmd("CLIENT");
@@ -150,13 +160,16 @@ impl Target {
                 tracing::debug!(target_addr = %self.display, error = %error, "CLIENT SETNAME failed.");
             }
         }
+        let budget = connection.budget.clone();
         state.backoff = Duration::from_millis(100);
-        state.conn = Some(conn.clone());
-        Ok((conn, start.elapsed().as_secs_f64()))
+        state.last_error = None;
+        state.conn = Some(connection);
+        Ok((conn, budget, start.elapsed().as_secs_f64(), false))
     }
 
-    fn fail_connect(&self, state: &mut ConnState) {
+    fn fail_connect(&self, state: &mut ConnState, error: ScrapeError) {
         state.conn = None;
+        state.last_error = Some(error);
         state.next_attempt = Instant::now() + state.backoff;
         state.backoff = (state.backoff * 2).min(MAX_BACKOFF);
     }
@@ -177,9 +190,24 @@ impl Target {
     ) -> Result<Snapshot, ScrapeError> {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let timeout = remaining.min(opts.connection_timeout);
-        let result =
-            tokio::time::timeout_at(deadline, self.fetch_inner(opts, checks, timeout)).await;
-        let result = match result {
+        let work = async {
+            let (conn, budget, connect_seconds, reused) = self.connection(opts, timeout).await?;
+            match self
+                .fetch_on(conn, &budget, connect_seconds, opts, checks)
+                .await
+            {
+                // The kept connection died (Redis restarted or went away): one fresh attempt,
+                // so a restart costs no failed scrape and an outage reads as its connect error.
+                Err(ScrapeError::Connect(_)) if reused => {
+                    self.reset().await;
+                    let (conn, budget, connect_seconds, _) = self.connection(opts, timeout).await?;
+                    self.fetch_on(conn, &budget, connect_seconds, opts, checks)
+                        .await
+                }
+                result => result,
+            }
+        };
+        let result = match tokio::time::timeout_at(deadline, work).await {
             Ok(r) => r,
             Err(_) => Err(ScrapeError::Timeout),
         };
@@ -192,13 +220,30 @@ impl Target {
         result
     }
 
-    async fn fetch_inner(
+    /// One scrape's round trips on `conn`; a read past the budget is [`ScrapeError::TooLarge`].
+    async fn fetch_on(
         &self,
+        conn: MultiplexedConnection,
+        budget: &ReplyBudget,
+        connect_seconds: f64,
         opts: &Options,
         checks: &KeyCheck,
-        timeout: Duration,
     ) -> Result<Snapshot, ScrapeError> {
-        let (mut conn, connect_seconds) = self.connection(opts, timeout).await?;
+        budget.restart();
+        let result = self.fetch_inner(conn, connect_seconds, opts, checks).await;
+        match result {
+            Err(_) if budget.exceeded() => Err(ScrapeError::TooLarge),
+            r => r,
+        }
+    }
+
+    async fn fetch_inner(
+        &self,
+        mut conn: MultiplexedConnection,
+        connect_seconds: f64,
+        opts: &Options,
+        checks: &KeyCheck,
+    ) -> Result<Snapshot, ScrapeError> {
         let mut snap = Snapshot {
             connect_seconds,
             ..Snapshot::default()
@@ -372,7 +417,8 @@ fn classify_code(code: &str) -> ScrapeError {
     }
 }
 
-fn classify_connect(e: &redis::RedisError) -> ScrapeError {
+/// A connection-setup error (AUTH, HELLO, SELECT) as a category.
+pub fn classify_connect(e: &redis::RedisError) -> ScrapeError {
     match classify(e) {
         ScrapeError::Protocol(msg) => ScrapeError::Connect(msg),
         other => other,
@@ -391,7 +437,7 @@ pub fn classify(e: &redis::RedisError) -> ScrapeError {
         ErrorKind::IoError => ScrapeError::Connect(if e.is_connection_refusal() {
             "connection refused".into()
         } else {
-            "io error".into()
+            "connection lost".into()
         }),
         _ => {
             let code = e.code().unwrap_or("");

@@ -118,3 +118,41 @@ fn bad_flags_exit_non_zero_with_one_line() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&help.stdout).contains(SECRET));
 }
+
+/// Issue 17 item 5: a port in use and a garbage `REDIS_ADDR` are one line each on stderr and a
+/// non-zero exit, with no "Caused by" or backtrace even when `RUST_BACKTRACE` asks for one, and
+/// the garbage address is not repeated back.
+#[test]
+fn start_up_errors_are_one_line_without_backtrace() {
+    let bin = env!("CARGO_BIN_EXE_mcp-redis-exporter");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(bin)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains(" INFO ")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("cannot listen on"), "{stderr}");
+    assert!(
+        !stderr.contains("Caused by") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+
+    let out = Command::new(bin)
+        .env("REDIS_ADDR", "%%%garbage")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "accepted a garbage address: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--redis.addr"), "{stderr}");
+    assert!(!stderr.contains("garbage"), "{stderr}");
+}
