@@ -1,44 +1,21 @@
-//! The Prometheus text exposition format 0.0.4, written by hand.
+//! The Prometheus text exposition format 0.0.4 for the exporters: [`MetricSet`], the samples of one
+//! scrape, sorted and encoded the way client_golang's expfmt does (families by name, label pairs by
+//! name, metrics by label values).
 //!
-//! Why not `prometheus-client`: its encoder appends a period to every HELP, infers `_total` and unit
-//! suffixes and writes OpenMetrics (`# EOF`), so the Go exporters' output cannot be reproduced with it.
-//! This writer follows `github.com/prometheus/common/expfmt` (text_create.go) instead: families sorted
-//! by name, label pairs sorted by name, metrics sorted by label values, floats printed like Go's
-//! `strconv.FormatFloat(v, 'g', -1, 64)`.
+//! The format itself (escaping, Go float formatting, the family writer) lives in the published
+//! `mcp-text-format` crate, shared with mcp-instrument; it is re-exported here so exporters keep
+//! naming `mcp_exporter_core::encoder::…`.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+
+pub use mcp_text_format::{
+    Encoder, Escaped, FamilyWriter, LabelSet, MetricType, escape_help, escape_label_value,
+    write_float,
+};
 
 /// A name or HELP text: `&'static str` for literal names (no allocation), `String` for names built
 /// from a backend's answer (Redis INFO fields, `/proc/meminfo` keys).
 pub type Text = Cow<'static, str>;
-
-/// The `# TYPE` of a family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    /// A monotonically increasing value.
-    Counter,
-    /// A value that can go up and down.
-    Gauge,
-    /// No type information (Go's `UntypedValue`).
-    Untyped,
-    /// Cumulative buckets plus `_sum` and `_count`.
-    Histogram,
-    /// Quantiles plus `_sum` and `_count`.
-    Summary,
-}
-
-impl MetricType {
-    fn as_str(self) -> &'static str {
-        match self {
-            MetricType::Counter => "counter",
-            MetricType::Gauge => "gauge",
-            MetricType::Untyped => "untyped",
-            MetricType::Histogram => "histogram",
-            MetricType::Summary => "summary",
-        }
-    }
-}
 
 /// The value of one metric (one label set) of a family.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +261,7 @@ impl MetricSet {
         let mut dropped = self.dropped;
         self.families.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out = String::with_capacity(self.families.len() * 256);
+        let mut enc = Encoder::new(&mut out);
         for family in &mut self.families {
             if family.metrics.is_empty() {
                 continue;
@@ -297,8 +275,9 @@ impl MetricSet {
             let before = family.metrics.len();
             family.metrics.dedup_by(|b, a| a.labels == b.labels);
             dropped += (before - family.metrics.len()) as u64;
-            write_family(&mut out, family);
+            write_family(&mut enc, family);
         }
+        dropped += enc.duplicates();
         (out, dropped)
     }
 }
@@ -321,372 +300,32 @@ fn compare_labels(a: &[(Text, String)], b: &[(Text, String)]) -> std::cmp::Order
     a.len().cmp(&b.len())
 }
 
-fn write_family(out: &mut String, family: &Family) {
-    out.push_str("# HELP ");
-    out.push_str(&family.name);
-    out.push(' ');
-    escape_help(out, &family.help);
-    out.push_str("\n# TYPE ");
-    out.push_str(&family.name);
-    out.push(' ');
-    out.push_str(family.kind.as_str());
-    out.push('\n');
+fn write_family(enc: &mut Encoder<'_>, family: &Family) {
+    // Names are unique in a set (the index), so the encoder never refuses one here.
+    let Some(mut w) = enc.family(&family.name, Some(family.help.as_ref()), family.kind) else {
+        return;
+    };
     for metric in &family.metrics {
+        let labels = metric.labels.as_slice();
         match &metric.value {
-            Value::Single(v) => write_sample(out, &family.name, "", &metric.labels, None, *v),
+            Value::Single(v) => w.sample(labels, *v),
             Value::Histogram {
                 buckets,
                 sum,
                 count,
-            } => {
-                let mut buf = String::new();
-                for (le, c) in buckets {
-                    buf.clear();
-                    write_float(&mut buf, *le);
-                    write_sample(
-                        out,
-                        &family.name,
-                        "_bucket",
-                        &metric.labels,
-                        Some(("le", &buf)),
-                        *c as f64,
-                    );
-                }
-                write_sample(
-                    out,
-                    &family.name,
-                    "_bucket",
-                    &metric.labels,
-                    Some(("le", "+Inf")),
-                    *count as f64,
-                );
-                write_sample(out, &family.name, "_sum", &metric.labels, None, *sum);
-                write_sample(
-                    out,
-                    &family.name,
-                    "_count",
-                    &metric.labels,
-                    None,
-                    *count as f64,
-                );
-            }
+            } => w.histogram(labels, buckets, *sum, *count),
             Value::Summary {
                 quantiles,
                 sum,
                 count,
-            } => {
-                let mut buf = String::new();
-                for (q, v) in quantiles {
-                    buf.clear();
-                    write_float(&mut buf, *q);
-                    write_sample(
-                        out,
-                        &family.name,
-                        "",
-                        &metric.labels,
-                        Some(("quantile", &buf)),
-                        *v,
-                    );
-                }
-                write_sample(out, &family.name, "_sum", &metric.labels, None, *sum);
-                write_sample(
-                    out,
-                    &family.name,
-                    "_count",
-                    &metric.labels,
-                    None,
-                    *count as f64,
-                );
-            }
+            } => w.summary(labels, quantiles, *sum, *count),
         }
-    }
-}
-
-fn write_sample(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &[(Text, String)],
-    extra: Option<(&str, &str)>,
-    value: f64,
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if !labels.is_empty() || extra.is_some() {
-        out.push('{');
-        let mut first = true;
-        for (k, v) in labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_str()))
-            .chain(extra)
-        {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(k);
-            out.push_str("=\"");
-            escape_label_value(out, v);
-            out.push('"');
-        }
-        out.push('}');
-    }
-    out.push(' ');
-    write_float(out, value);
-    out.push('\n');
-}
-
-/// HELP escaping of the 0.0.4 format: backslash and newline.
-pub fn escape_help(out: &mut String, help: &str) {
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Label value escaping of the 0.0.4 format: backslash, double quote and newline.
-pub fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// Writes `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, which is what the Go exporters
-/// serve (expfmt's `writeFloat`): the shortest digits that round-trip, in exponent form when the
-/// decimal exponent is below -4 or at least 6. Go decides with precision 6 for the shortest form
-/// (strconv/ftoa.go: `if shortest { eprec = 6 }`), so 1234567 prints as `1.234567e+06`.
-pub fn write_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-        return;
-    }
-    if v == 0.0 {
-        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
-        return;
-    }
-    // Most samples are integers (bytes, counts, seconds since epoch). Below 2^53 every integer is
-    // exact and the spacing of doubles is at most 1, so its shortest round-trip digits are its
-    // decimal digits without trailing zeros: no float formatting needed.
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    if v.fract() == 0.0 && v.abs() < EXACT {
-        let mut buf = [0u8; 20];
-        let mut n = v.abs() as u64;
-        let mut i = buf.len();
-        while n > 0 {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        let all = &buf[i..];
-        let exp = all.len() as i32 - 1;
-        let digits = match all.iter().rposition(|&d| d != b'0') {
-            Some(last) => &all[..=last],
-            None => all,
-        };
-        write_go_g(out, v < 0.0, digits, exp);
-        return;
-    }
-    // Rust's `{:e}` gives the same shortest round-trip digits ("1.0412032e7", "-5e-5"), written
-    // to the stack rather than a new String.
-    let mut sci = StackBuf::default();
-    let _ = write!(sci, "{:e}", v.abs());
-    let text = sci.as_bytes();
-    let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
-        Some(e) => (
-            &text[..e],
-            std::str::from_utf8(&text[e + 1..])
-                .ok()
-                .and_then(|x| x.parse::<i32>().ok())
-                .unwrap_or(0),
-        ),
-        None => (text, 0),
-    };
-    let mut digits = [0u8; 32];
-    let mut n = 0;
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-        if n < digits.len() {
-            digits[n] = b;
-            n += 1;
-        }
-    }
-    write_go_g(out, v < 0.0, &digits[..n], exp);
-}
-
-/// Writes `0.d1d2… × 10^(exp+1)` as Go's `FormatFloat(v, 'g', -1, 64)`: `%e` with at least two
-/// exponent digits when the exponent is below -4 or at least 6 (shortest precision uses 6 as
-/// the limit), else plain decimal. `digits` are ASCII, the first non-zero, no trailing zeros.
-fn write_go_g(out: &mut String, negative: bool, digits: &[u8], exp: i32) {
-    let digit = |d: &u8| char::from(*d);
-    if negative {
-        out.push('-');
-    }
-    if (-4..6).contains(&exp) {
-        if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
-            }
-            out.extend(digits.iter().map(digit));
-        } else {
-            let int_len = exp as usize + 1;
-            for i in 0..int_len {
-                out.push(digits.get(i).map(digit).unwrap_or('0'));
-            }
-            if digits.len() > int_len {
-                out.push('.');
-                out.extend(digits[int_len..].iter().map(digit));
-            }
-        }
-    } else {
-        let mut it = digits.iter();
-        if let Some(first) = it.next() {
-            out.push(digit(first));
-        }
-        if digits.len() > 1 {
-            out.push('.');
-            out.extend(it.map(digit));
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let e = exp.unsigned_abs();
-        if e < 10 {
-            out.push('0');
-        }
-        let _ = write!(out, "{e}");
-    }
-}
-
-/// A fixed buffer for one formatted float (`{:e}` of an f64 is at most 24 bytes).
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl Default for StackBuf {
-    fn default() -> Self {
-        Self {
-            buf: [0; 40],
-            len: 0,
-        }
-    }
-}
-
-impl StackBuf {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn f(v: f64) -> String {
-        let mut s = String::new();
-        write_float(&mut s, v);
-        s
-    }
-
-    #[test]
-    fn floats_match_go_format_float_g_shortest() {
-        // Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints.
-        let cases: &[(f64, &str)] = &[
-            (0.0, "0"),
-            (1.0, "1"),
-            (-1.0, "-1"),
-            (299.0, "299"),
-            (123456.0, "123456"),
-            (1234567.0, "1.234567e+06"),
-            (1e6, "1e+06"),
-            (10412032.0, "1.0412032e+07"),
-            (0.5, "0.5"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.5e-7, "1.5e-07"),
-            (1.8446744073709552e19, "1.8446744073709552e+19"),
-            (1e100, "1e+100"),
-            (0.001234, "0.001234"),
-            (999999.0, "999999"),
-            (1.7e9, "1.7e+09"),
-            (-1234567.0, "-1.234567e+06"),
-            (-0.5, "-0.5"),
-            (123.456, "123.456"),
-            (100.0, "100"),
-            (9007199254740993.0, "9.007199254740992e+15"),
-            (1.795479968e9, "1.795479968e+09"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (5e-324, "5e-324"),
-            (f64::MAX, "1.7976931348623157e+308"),
-            (f64::INFINITY, "+Inf"),
-            (f64::NEG_INFINITY, "-Inf"),
-            (f64::NAN, "NaN"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(f(*v), *want, "formatting {v}");
-        }
-    }
-
-    /// The straightforward formatting (Rust's shortest `{:e}` digits, re-laid out as Go's 'g'):
-    /// the fast paths of `write_float` must print exactly this.
-    fn reference(v: f64) -> String {
-        if v.is_nan() || v.is_infinite() || v == 0.0 {
-            return f(v);
-        }
-        let sci = format!("{v:e}");
-        let (mantissa, exp) = sci.split_once('e').unwrap();
-        let exp: i32 = exp.parse().unwrap();
-        if (-4..6).contains(&exp) {
-            format!("{v}")
-        } else {
-            format!(
-                "{mantissa}e{}{:02}",
-                if exp < 0 { '-' } else { '+' },
-                exp.unsigned_abs()
-            )
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_float_prints_as_the_reference(bits in proptest::num::u64::ANY) {
-            let v = f64::from_bits(bits);
-            proptest::prop_assert_eq!(f(v), reference(v));
-        }
-
-        #[test]
-        fn any_integer_prints_as_the_reference(n in -(1i64 << 54)..(1i64 << 54)) {
-            let v = n as f64;
-            proptest::prop_assert_eq!(f(v), reference(v));
-        }
-
-        #[test]
-        fn short_decimals_print_as_the_reference(n in -10_000_000i64..10_000_000, scale in 0u32..12) {
-            let v = n as f64 / 10f64.powi(scale as i32);
-            proptest::prop_assert_eq!(f(v), reference(v));
-        }
-    }
 
     #[test]
     fn encodes_sorted_families_labels_and_metrics() {
@@ -753,17 +392,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #[test]
-        fn any_float_round_trips_through_the_text(v in proptest::num::f64::ANY) {
-            let s = f(v);
-            let back: f64 = match s.as_str() {
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                other => other.parse().unwrap(),
-            };
-            if v.is_nan() { proptest::prop_assert!(back.is_nan()); } else { proptest::prop_assert_eq!(back, v); }
-        }
-
         #[test]
         fn any_label_value_encodes_to_one_line(value in ".*", help in ".*") {
             let mut set = MetricSet::new();

@@ -352,45 +352,54 @@ pub(crate) fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Appends the shipper's families to a `/metrics` body.
-pub(crate) fn render(out: &mut String, labels: &str, s: &LokiStats) {
-    let sep = if labels.is_empty() { "" } else { "," };
-    let _ = writeln!(
-        out,
-        "# HELP mcp_log_events_sent_total Log events delivered to Loki.\n# TYPE mcp_log_events_sent_total counter\nmcp_log_events_sent_total{{{labels}}} {}",
-        s.sent
-    );
-    let _ = writeln!(
-        out,
-        "# HELP mcp_log_events_dropped_total Log events dropped before reaching Loki, by reason.\n# TYPE mcp_log_events_dropped_total counter"
-    );
+/// Appends the shipper's families to those a `/metrics` scrape writes.
+pub(crate) fn render(out: &mut Vec<crate::metrics::Builtin<'_>>, s: &LokiStats) {
+    use crate::metrics::Builtin;
+    use mcp_text_format::MetricType::{Counter, Gauge};
+    out.push(Builtin::one(
+        "mcp_log_events_sent_total",
+        "Log events delivered to Loki.",
+        Counter,
+        None,
+        s.sent as f64,
+    ));
     let values = [
         s.dropped_queue_full,
         s.dropped_bytes_limit,
         s.dropped_rejected,
         s.dropped_shutdown,
     ];
-    for ((_, reason), v) in DROP_REASONS.iter().zip(values) {
-        let _ = writeln!(
-            out,
-            "mcp_log_events_dropped_total{{{labels}{sep}reason=\"{reason}\"}} {v}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP mcp_log_push_errors_total Failed Loki push attempts (network errors and non-2xx answers).\n# TYPE mcp_log_push_errors_total counter\nmcp_log_push_errors_total{{{labels}}} {}",
-        s.push_errors
-    );
-    let _ = writeln!(
-        out,
-        "# HELP mcp_log_queue_events Log events held for Loki (queued and in flight).\n# TYPE mcp_log_queue_events gauge\nmcp_log_queue_events{{{labels}}} {}",
-        s.held_events
-    );
-    let _ = writeln!(
-        out,
-        "# HELP mcp_log_queue_bytes Bytes of log events held for Loki (queued and in flight).\n# TYPE mcp_log_queue_bytes gauge\nmcp_log_queue_bytes{{{labels}}} {}",
-        s.held_bytes
-    );
+    out.push(Builtin {
+        name: "mcp_log_events_dropped_total",
+        help: "Log events dropped before reaching Loki, by reason.",
+        kind: Counter,
+        samples: DROP_REASONS
+            .iter()
+            .zip(values)
+            .map(|((_, reason), v)| (Some(("reason", *reason)), v as f64))
+            .collect(),
+    });
+    out.push(Builtin::one(
+        "mcp_log_push_errors_total",
+        "Failed Loki push attempts (network errors and non-2xx answers).",
+        Counter,
+        None,
+        s.push_errors as f64,
+    ));
+    out.push(Builtin::one(
+        "mcp_log_queue_events",
+        "Log events held for Loki (queued and in flight).",
+        Gauge,
+        None,
+        s.held_events as f64,
+    ));
+    out.push(Builtin::one(
+        "mcp_log_queue_bytes",
+        "Bytes of log events held for Loki (queued and in flight).",
+        Gauge,
+        None,
+        s.held_bytes as f64,
+    ));
 }
 
 #[cfg(test)]

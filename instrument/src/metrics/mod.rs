@@ -6,9 +6,10 @@ pub(crate) mod process;
 pub(crate) mod recorder;
 pub(crate) mod runtime;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use mcp_text_format::{Encoder, Escaped, MetricType};
 
 use crate::logs::LokiStats;
 
@@ -39,42 +40,78 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    /// The whole exposition body (text format 0.0.4).
+    /// The whole exposition body (text format 0.0.4): every family once, sorted by name as
+    /// client_golang writes them, the recorder's and the scrape-time ones merged.
     pub(crate) fn render(&self) -> String {
-        let mut out = String::with_capacity(64 * 1024);
-        self.registry.render(&mut out);
-        let labels = &self.labels;
-        let _ = writeln!(
-            out,
-            "# HELP mcp_build_info Build information of the instrumented service; the value is always 1.\n# TYPE mcp_build_info gauge\nmcp_build_info{{{labels},version=\"{}\"}} 1",
-            crate::logs::escape_label(&self.version)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP mcp_ready Whether the service reports itself ready (1) or not (0).\n# TYPE mcp_ready gauge\nmcp_ready{{{labels}}} {}",
-            u8::from(self.ready.load(Relaxed))
-        );
+        let mut builtins = Vec::with_capacity(32);
+        builtins.push(Builtin::one(
+            "mcp_build_info",
+            "Build information of the instrumented service; the value is always 1.",
+            MetricType::Gauge,
+            Some(("version", &self.version)),
+            1.0,
+        ));
+        builtins.push(Builtin::one(
+            "mcp_ready",
+            "Whether the service reports itself ready (1) or not (0).",
+            MetricType::Gauge,
+            None,
+            f64::from(u8::from(self.ready.load(Relaxed))),
+        ));
         if let Some(s) = process::sample() {
-            process::render(&mut out, labels, &s);
+            process::families(&mut builtins, &s);
         }
         if let Some(rt) = &self.runtime {
-            rt.render(&mut out, labels);
+            rt.families(&mut builtins);
         }
-        if let Some(stats) = &self.loki {
-            crate::logs::render(&mut out, labels, &stats());
+        let loki = self.loki.as_ref().map(|stats| stats());
+        if let Some(stats) = &loki {
+            crate::logs::render(&mut builtins, stats);
         }
+        builtins.sort_by_key(|b| b.name);
+        let mut out = String::with_capacity(64 * 1024);
+        let mut enc = Encoder::new(&mut out);
+        self.registry
+            .render(&mut enc, Escaped(&self.labels), &builtins);
         out
     }
 }
 
-/// Formats a sample value the way Prometheus parses it.
-pub(crate) fn fmt_f64(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
+/// A family computed at scrape time (build info, readiness, process, runtime, log shipper),
+/// written with the global labels.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Builtin<'a> {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricType,
+    /// One sample per entry: an optional label written after the global ones, and the value.
+    pub samples: Vec<(Option<(&'static str, &'a str)>, f64)>,
+}
+
+impl<'a> Builtin<'a> {
+    /// A family of one sample.
+    pub(crate) fn one(
+        name: &'static str,
+        help: &'static str,
+        kind: MetricType,
+        label: Option<(&'static str, &'a str)>,
+        value: f64,
+    ) -> Self {
+        Self {
+            name,
+            help,
+            kind,
+            samples: vec![(label, value)],
+        }
+    }
+
+    /// Writes the family unless the encoder has written one of this name already.
+    pub(crate) fn write(&self, enc: &mut Encoder<'_>, labels: Escaped<'_>) {
+        if let Some(mut w) = enc.family(self.name, Some(self.help), self.kind) {
+            for &(label, value) in &self.samples {
+                w.sample_with("", &labels, label, value);
+            }
+        }
     }
 }
 
@@ -93,4 +130,75 @@ pub(crate) fn describe() {
         http::ROUTE_OVERFLOW,
         "HTTP requests whose route label was folded into route=\"other\" because the distinct-route cap was reached."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scrape with every kind of family: recorded counters, gauges and histograms, and the
+    /// scrape-time process, runtime, build, readiness and log shipper families.
+    fn telemetry(rt: &tokio::runtime::Runtime) -> Telemetry {
+        let registry = Arc::new(recorder::Registry::new(
+            vec![
+                ("service".to_owned(), "svc".to_owned()),
+                ("instance".to_owned(), "box\"1".to_owned()),
+            ],
+            LATENCY_BUCKETS,
+        ));
+        let r = recorder::Recorder(Arc::clone(&registry));
+        ::metrics::with_local_recorder(&r, || {
+            describe();
+            ::metrics::describe_counter!("zz_orders_total", "Orders.\nWith a \\ backslash.");
+            ::metrics::counter!("zz_orders_total", "venue" => "x\"n\\as\nq").increment(1_234_567);
+            ::metrics::describe_gauge!("aa_queue_depth", "Queue depth.");
+            ::metrics::gauge!("aa_queue_depth").set(1e-7);
+            ::metrics::histogram!(http::REQUEST_DURATION, "route" => "/a").record(0.003);
+            ::metrics::counter!(http::REQUESTS_TOTAL, "route" => "/a").increment(1);
+        });
+        Telemetry {
+            registry,
+            labels: "service=\"svc\",instance=\"box\\\"1\"".to_owned(),
+            version: "1.2.3\"rc".to_owned(),
+            runtime: Some(runtime::RuntimeMetrics::new(rt.handle().clone())),
+            loki: Some(Arc::new(|| LokiStats {
+                sent: 3,
+                ..LokiStats::default()
+            })),
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    #[test]
+    fn the_body_passes_promtool_with_every_family_once_in_name_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = telemetry(&rt).render();
+        mcp_testkit::promtool_check_metrics(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        let names: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "not sorted or repeated: {names:?}"
+        );
+        for want in [
+            "aa_queue_depth{service=\"svc\",instance=\"box\\\"1\"} 1e-07\n",
+            "# HELP zz_orders_total Orders.\\nWith a \\\\ backslash.\n",
+            "zz_orders_total{service=\"svc\",instance=\"box\\\"1\",venue=\"x\\\"n\\\\as\\nq\"} 1.234567e+06\n",
+            "mcp_build_info{service=\"svc\",instance=\"box\\\"1\",version=\"1.2.3\\\"rc\"} 1\n",
+            "mcp_log_events_sent_total{service=\"svc\",instance=\"box\\\"1\"} 3\n",
+            "http_server_request_duration_seconds_bucket{service=\"svc\",instance=\"box\\\"1\",route=\"/a\",le=\"0.0025\"} 0\n",
+            "http_server_request_duration_seconds_bucket{service=\"svc\",instance=\"box\\\"1\",route=\"/a\",le=\"0.005\"} 1\n",
+            "http_server_request_duration_seconds_count{service=\"svc\",instance=\"box\\\"1\",route=\"/a\"} 1\n",
+            "# TYPE process_cpu_seconds_total counter\n",
+            "# TYPE tokio_runtime_workers gauge\n",
+            "# TYPE mcp_ready gauge\n",
+        ] {
+            assert!(body.contains(want), "missing {want:?} in\n{body}");
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //! `/proc/self` at scrape time. Unlike `metrics-process` and tikv's collector, CPU seconds and
 //! the start time keep their fractions.
 
-use std::fmt::Write as _;
+use mcp_text_format::MetricType::{Counter, Gauge};
+
+use super::Builtin;
 
 /// Linux's `USER_HZ`: the unit of `/proc/<pid>/stat` times. It is part of the kernel ABI and
 /// is 100 on every mainstream architecture, so no `sysconf` call (and no libc) is needed.
@@ -83,62 +85,58 @@ fn parse(
     })
 }
 
-/// Appends the families; `labels` is the global label list (`service="…",instance="…"`).
-pub(crate) fn render(out: &mut String, labels: &str, s: &ProcessSample) {
-    let mut family = |name: &str, kind: &str, help: &str, value: Option<f64>| {
+/// Appends the process families.
+pub(crate) fn families(out: &mut Vec<Builtin<'_>>, s: &ProcessSample) {
+    let mut family = |name, kind, help, value: Option<f64>| {
         if let Some(v) = value {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {}",
-                super::fmt_f64(v)
-            );
+            out.push(Builtin::one(name, help, kind, None, v));
         }
     };
     family(
         "process_cpu_seconds_total",
-        "counter",
+        Counter,
         "Total user and system CPU time spent in seconds.",
         Some(s.cpu_seconds),
     );
     family(
         "process_max_fds",
-        "gauge",
+        Gauge,
         "Maximum number of open file descriptors.",
         s.max_fds,
     );
     family(
         "process_open_fds",
-        "gauge",
+        Gauge,
         "Number of open file descriptors.",
         s.open_fds,
     );
     family(
         "process_resident_memory_bytes",
-        "gauge",
+        Gauge,
         "Resident memory size in bytes.",
         Some(s.resident_bytes),
     );
     family(
         "process_start_time_seconds",
-        "gauge",
+        Gauge,
         "Start time of the process since unix epoch in seconds.",
         Some(s.start_time_seconds),
     );
     family(
         "process_threads",
-        "gauge",
+        Gauge,
         "Number of OS threads in the process.",
         Some(s.threads),
     );
     family(
         "process_virtual_memory_bytes",
-        "gauge",
+        Gauge,
         "Virtual memory size in bytes.",
         Some(s.virtual_bytes),
     );
     family(
         "process_virtual_memory_max_bytes",
-        "gauge",
+        Gauge,
         "Maximum amount of virtual memory available in bytes.",
         s.virtual_max_bytes,
     );

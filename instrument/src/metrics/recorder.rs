@@ -12,11 +12,11 @@
 //!   in a stable order (families by name, series by labels).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
+use mcp_text_format::{Encoder, Escaped, LabelSet as _, MetricType};
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata,
     SharedString, Unit,
@@ -110,23 +110,6 @@ impl HistogramFn for HistogramCell {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
-
 #[derive(Debug)]
 enum Cell {
     Counter(Arc<CounterCell>),
@@ -143,7 +126,7 @@ struct Series {
 
 #[derive(Debug)]
 struct Family {
-    kind: Kind,
+    kind: MetricType,
     /// Sorted by `labels`.
     series: Vec<Series>,
 }
@@ -167,7 +150,14 @@ impl Registry {
         let mut b: Vec<f64> = bounds.iter().copied().filter(|v| v.is_finite()).collect();
         b.sort_by(f64::total_cmp);
         b.dedup();
-        let le = b.iter().map(|v| super::fmt_f64(*v)).collect();
+        let le = b
+            .iter()
+            .map(|v| {
+                let mut s = String::new();
+                mcp_text_format::write_float(&mut s, *v);
+                s
+            })
+            .collect();
         Self {
             global_labels: global_labels
                 .into_iter()
@@ -195,16 +185,14 @@ impl Registry {
             .iter()
             .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
             .map(|(k, v)| (k.as_str(), v.as_str()));
-        for (k, v) in globals.chain(own.iter().map(|(k, v)| (k.as_str(), *v))) {
-            if !out.is_empty() {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape_value(v));
-        }
+        let pairs: Vec<(&str, &str)> = globals
+            .chain(own.iter().map(|(k, v)| (k.as_str(), *v)))
+            .collect();
+        pairs.as_slice().write_to(&mut out);
         out
     }
 
-    fn add_series(&self, key: &Key, kind: Kind, cell: Cell) {
+    fn add_series(&self, key: &Key, kind: MetricType, cell: Cell) {
         let name = sanitize_name(key.name());
         let labels = self.labels_of(key);
         let mut families = self.families.write().unwrap_or_else(|p| p.into_inner());
@@ -229,7 +217,7 @@ impl Registry {
         map: &RwLock<KeyMap<T>>,
         key: &Key,
         make: impl FnOnce() -> T,
-        kind: Kind,
+        kind: MetricType,
         wrap: impl FnOnce(Arc<T>) -> Cell,
     ) -> Arc<T> {
         if let Some(c) = map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
@@ -251,65 +239,53 @@ impl Registry {
         help.insert(sanitize_name(key.as_str()), description.into_owned());
     }
 
-    /// Writes every family in text format 0.0.4, sorted by name, series sorted by labels.
-    pub(crate) fn render(&self, out: &mut String) {
+    /// Writes every family in text format 0.0.4, sorted by name, series sorted by labels, with
+    /// `builtins` (sorted by name, written with `global` labels) merged in. A built-in family
+    /// wins over a recorded one of the same name: the encoder refuses the second.
+    pub(crate) fn render(
+        &self,
+        enc: &mut Encoder<'_>,
+        global: Escaped<'_>,
+        builtins: &[super::Builtin<'_>],
+    ) {
         let families = self.families.read().unwrap_or_else(|p| p.into_inner());
         let help = self.help.read().unwrap_or_else(|p| p.into_inner());
+        let mut builtins = builtins.iter().peekable();
+        // One buffer for every histogram's buckets: each atomic is read once, so the buckets,
+        // `+Inf` and `_count` agree even while observations arrive.
+        let mut buckets: Vec<(&str, u64)> = Vec::with_capacity(self.le.len());
         for (name, family) in families.iter() {
-            if let Some(h) = help.get(name) {
-                let _ = writeln!(out, "# HELP {name} {}", escape_help(h));
+            while let Some(b) = builtins.next_if(|b| b.name <= name.as_str()) {
+                b.write(enc, global);
             }
-            let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+            let Some(mut w) = enc.family(name, help.get(name).map(String::as_str), family.kind)
+            else {
+                continue;
+            };
             for s in &family.series {
-                let (open, close) = if s.labels.is_empty() {
-                    ("", "")
-                } else {
-                    ("{", "}")
-                };
+                let labels = Escaped(&s.labels);
                 match &s.cell {
-                    Cell::Counter(c) => {
-                        let _ =
-                            writeln!(out, "{name}{open}{}{close} {}", s.labels, c.0.load(Relaxed));
+                    Cell::Counter(c) => w.sample(&labels, c.0.load(Relaxed) as f64),
+                    Cell::Gauge(g) => w.sample(&labels, f64::from_bits(g.0.load(Relaxed))),
+                    Cell::Histogram(h) => {
+                        let mut cumulative = 0u64;
+                        buckets.clear();
+                        buckets.extend(self.le.iter().zip(h.counts.iter()).map(|(le, c)| {
+                            cumulative += c.load(Relaxed);
+                            (le.as_str(), cumulative)
+                        }));
+                        let above = h.counts.get(self.le.len()).map_or(0, |c| c.load(Relaxed));
+                        // The count is the sum of the buckets, so it always agrees with them.
+                        let count = cumulative + above;
+                        let sum = f64::from_bits(h.sum.load(Relaxed));
+                        w.histogram_le(&labels, buckets.iter().copied(), sum, count);
                     }
-                    Cell::Gauge(g) => {
-                        let v = f64::from_bits(g.0.load(Relaxed));
-                        let _ =
-                            writeln!(out, "{name}{open}{}{close} {}", s.labels, super::fmt_f64(v));
-                    }
-                    Cell::Histogram(h) => self.render_histogram(out, name, &s.labels, h),
                 }
             }
         }
-    }
-
-    fn render_histogram(&self, out: &mut String, name: &str, labels: &str, h: &HistogramCell) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0u64;
-        for (i, le) in self.le.iter().enumerate() {
-            cumulative += h.counts[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
-            );
+        for b in builtins {
+            b.write(enc, global);
         }
-        cumulative += h.counts[self.le.len()].load(Relaxed);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
-        );
-        let sum = f64::from_bits(h.sum.load(Relaxed));
-        let (open, close) = if labels.is_empty() {
-            ("", "")
-        } else {
-            ("{", "}")
-        };
-        let _ = writeln!(
-            out,
-            "{name}_sum{open}{labels}{close} {}",
-            super::fmt_f64(sum)
-        );
-        // The count is the sum of the buckets, so it always agrees with them.
-        let _ = writeln!(out, "{name}_count{open}{labels}{close} {cumulative}");
     }
 }
 
@@ -333,7 +309,7 @@ impl metrics::Recorder for Recorder {
             &r.counters,
             key,
             CounterCell::default,
-            Kind::Counter,
+            MetricType::Counter,
             Cell::Counter,
         ))
     }
@@ -343,7 +319,7 @@ impl metrics::Recorder for Recorder {
             &r.gauges,
             key,
             || GaugeCell(AtomicU64::new(0f64.to_bits())),
-            Kind::Gauge,
+            MetricType::Gauge,
             Cell::Gauge,
         ))
     }
@@ -354,7 +330,7 @@ impl metrics::Recorder for Recorder {
             &r.histograms,
             key,
             || HistogramCell::new(bounds),
-            Kind::Histogram,
+            MetricType::Histogram,
             Cell::Histogram,
         ))
     }
@@ -394,20 +370,16 @@ fn sanitize_label(name: &str) -> String {
     out
 }
 
-fn escape_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use metrics::Recorder as _;
+
+    fn render(r: &Recorder) -> String {
+        let mut out = String::new();
+        r.0.render(&mut Encoder::new(&mut out), Escaped(""), &[]);
+        out
+    }
 
     fn registry() -> Recorder {
         Recorder(Arc::new(Registry::new(
@@ -431,8 +403,7 @@ mod tests {
                 h.record(v);
             }
         });
-        let mut out = String::new();
-        r.0.render(&mut out);
+        let out = render(&r);
         assert_eq!(
             out,
             "# TYPE a_total counter\n\
@@ -461,8 +432,7 @@ mod tests {
         );
         c.increment(1);
         metrics::with_local_recorder(&r, || metrics::counter!("c_total").increment(2));
-        let mut out = String::new();
-        r.0.render(&mut out);
+        let out = render(&r);
         assert!(out.contains("c_total{service=\"svc\"} 3\n"), "{out}");
     }
 }

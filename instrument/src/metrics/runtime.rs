@@ -1,9 +1,12 @@
 //! Tokio runtime metrics, read at scrape time from the runtime `init` was called in (or the
 //! one given to the builder). Only tokio's stable metrics are used, so no `tokio_unstable`.
 
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use mcp_text_format::MetricType::{Counter, Gauge};
+
+use super::Builtin;
 
 /// Keeps the handle and the previous busy reading, for the busy ratio between scrapes.
 #[derive(Debug)]
@@ -20,7 +23,8 @@ impl RuntimeMetrics {
         }
     }
 
-    pub(crate) fn render(&self, out: &mut String, labels: &str) {
+    /// Appends the runtime families.
+    pub(crate) fn families(&self, out: &mut Vec<Builtin<'_>>) {
         let m = self.handle.metrics();
         let workers = m.num_workers();
         let busy: Duration = (0..workers).map(|w| m.worker_total_busy_duration(w)).sum();
@@ -43,46 +47,42 @@ impl RuntimeMetrics {
             *last = Some((now, busy));
             r
         };
-        let mut family = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {}",
-                super::fmt_f64(value)
-            );
+        let mut family = |name, kind, help, value: f64| {
+            out.push(Builtin::one(name, help, kind, None, value));
         };
         family(
             "tokio_runtime_workers",
-            "gauge",
+            Gauge,
             "Number of worker threads of the Tokio runtime.",
             workers as f64,
         );
         family(
             "tokio_runtime_alive_tasks",
-            "gauge",
+            Gauge,
             "Number of tasks alive in the Tokio runtime.",
             m.num_alive_tasks() as f64,
         );
         family(
             "tokio_runtime_global_queue_depth",
-            "gauge",
+            Gauge,
             "Number of tasks waiting in the Tokio runtime's global queue.",
             m.global_queue_depth() as f64,
         );
         family(
             "tokio_runtime_worker_busy_seconds_total",
-            "counter",
+            Counter,
             "Time the Tokio worker threads spent busy, summed over workers.",
             busy.as_secs_f64(),
         );
         family(
             "tokio_runtime_worker_parks_total",
-            "counter",
+            Counter,
             "Times the Tokio worker threads parked, summed over workers.",
             parks as f64,
         );
         family(
             "tokio_runtime_busy_ratio",
-            "gauge",
+            Gauge,
             "Share of Tokio worker time spent busy since the previous scrape (0 to 1).",
             ratio,
         );
