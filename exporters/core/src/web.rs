@@ -76,6 +76,10 @@ pub enum WebError {
     },
 }
 
+/// The longest duration any flag or header may ask for. Far beyond any sensible scrape, yet
+/// small enough that `Instant::now() + d` can never overflow (which would panic).
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses `500ms`, `10s`, `1m`, `1h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -98,7 +102,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // `Duration::from_secs_f64` panics past 2^64 s; a checked conversion and a bound instead.
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("duration {s:?} is too long (at most 366 days)")),
+    }
 }
 
 /// Resolves Go-style listen addresses: `:9121` means every interface, `host:port` is resolved.
@@ -490,37 +498,41 @@ fn html_escape(s: &str) -> String {
 
 /// The time a scrape may take: Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` minus a small
 /// margin (so our answer arrives before Prometheus gives up), capped by `--web.max-scrape-timeout`.
+///
+/// The header is client input: whatever it holds (`1e20`, `inf`, `NaN`, `-3`, bytes that are not
+/// text) gives a usable duration, never a panic. A value too large is clamped to the cap; one
+/// that is not a positive number is ignored. The result never exceeds [`MAX_DURATION`], so a
+/// caller may add it to an `Instant`.
 pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
+    let cap = cap.min(MAX_DURATION);
     let asked = headers
         .get("x-prometheus-scrape-timeout-seconds")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .map(Duration::from_secs_f64);
+        .and_then(parse_timeout_seconds);
     let t = match asked {
         Some(asked) => asked.min(cap),
         None => cap,
     };
     let margin = (t / 10).min(Duration::from_millis(500));
-    (t - margin).max(Duration::from_millis(50))
+    t.saturating_sub(margin).max(Duration::from_millis(50))
+}
+
+/// A client's "seconds" value as a duration: `None` unless it is a positive number; a number
+/// too large for a `Duration` (anything from 2^64 s up, `inf` included) saturates to
+/// `Duration::MAX` instead of panicking.
+pub fn parse_timeout_seconds(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    if secs.is_nan() || secs <= 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it.
 pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response {
     let text: Bytes = text.into();
     const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-    let gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let q_zero = it.any(|p| p.trim().replace(' ', "") == "q=0");
-            coding.eq_ignore_ascii_case("gzip") && !q_zero
-        });
-    if gzip {
+    if accepts_gzip(headers) {
         let mut enc = flate2::write::GzEncoder::new(
             Vec::with_capacity(text.len() / 4),
             flate2::Compression::fast(),
@@ -540,6 +552,27 @@ pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response
         .header(header::CONTENT_TYPE, CONTENT_TYPE)
         .body(Body::from(text))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Whether `Accept-Encoding` allows gzip (present and not `q=0`). Client input: any bytes give
+/// an answer, never a panic.
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !q_zero
+        })
 }
 
 /// Binds every listen address. Separate from [`serve`] so that callers can report a port in use
@@ -697,6 +730,35 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+        // Past 2^64 s `Duration::from_secs_f64` would panic; past a year is refused.
+        assert!(parse_duration("100000000000000000000000").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("8785h").is_err());
+        assert_eq!(parse_duration("8784h").unwrap(), MAX_DURATION);
+    }
+
+    #[test]
+    fn client_seconds_never_panic_and_saturate() {
+        assert_eq!(parse_timeout_seconds("1e20"), Some(Duration::MAX));
+        assert_eq!(parse_timeout_seconds("inf"), Some(Duration::MAX));
+        assert_eq!(parse_timeout_seconds("NaN"), None);
+        assert_eq!(parse_timeout_seconds("-1"), None);
+        assert_eq!(parse_timeout_seconds("0"), None);
+        assert_eq!(parse_timeout_seconds("x"), None);
+        assert_eq!(
+            parse_timeout_seconds(" 2.5 "),
+            Some(Duration::from_millis(2500))
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            HeaderValue::from_static("1e20"),
+        );
+        // A cap beyond MAX_DURATION (a library caller's Duration::MAX) is bounded too, so
+        // `Instant::now() + scrape_timeout(..)` cannot overflow.
+        let t = scrape_timeout(&h, Duration::MAX);
+        assert!(t <= MAX_DURATION);
+        let _ = std::time::Instant::now() + t;
     }
 
     #[test]
