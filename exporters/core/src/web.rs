@@ -65,15 +65,41 @@ pub enum WebError {
         /// Why.
         reason: String,
     },
-    /// A listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener could not be bound. The message is the whole story on one line
+    /// (`cannot listen on 127.0.0.1:9121: address in use`): the OS error is folded into it and
+    /// not kept as a `source`, so `anyhow` in a main prints no "Caused by" block.
+    #[error("cannot listen on {address}: {reason}")]
     Bind {
         /// The address.
         address: SocketAddr,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// What went wrong, in a few lowercase words.
+        reason: String,
+        /// The OS error's kind, for callers that react to a port in use.
+        kind: std::io::ErrorKind,
     },
+}
+
+/// A short lowercase phrase for an OS error: `address in use`, not
+/// `Address already in use (os error 98)`.
+fn io_reason(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => "address in use".to_owned(),
+        ErrorKind::AddrNotAvailable => "address not available on this host".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => {
+            let text = error.to_string();
+            let text = match text.find(" (os error") {
+                Some(i) => &text[..i],
+                None => &text,
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => "unknown error".to_owned(),
+            }
+        }
+    }
 }
 
 /// The longest duration any flag or header may ask for. Far beyond any sensible scrape, yet
@@ -580,9 +606,10 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 pub async fn bind(setup: &WebSetup) -> Result<Vec<TcpListener>, WebError> {
     let mut listeners = Vec::new();
     for address in &setup.listen {
-        let listener = bind_one(*address).map_err(|source| WebError::Bind {
+        let listener = bind_one(*address).map_err(|error| WebError::Bind {
             address: *address,
-            source,
+            reason: io_reason(&error),
+            kind: error.kind(),
         })?;
         listeners.push(listener);
     }
