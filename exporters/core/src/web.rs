@@ -22,7 +22,10 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// The `--web.*` flags of the Go exporters (exporter-toolkit names).
+// The `--web.*` flags of the Go exporters (exporter-toolkit names). A plain comment, not a doc
+// comment: clap's derive turns an `Args` struct's doc comment into the `about` of every command
+// it is flattened into, which put "The `--log.*` flags" at the top of the exporters' `--help`
+// (issue 17, item 6).
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebArgs {
     /// Addresses on which to expose metrics and web interface. Repeatable.
