@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -217,9 +218,61 @@ pub struct WebSetup {
     pub telemetry_path: String,
     /// Cap on a scrape's duration.
     pub max_scrape_timeout: Duration,
+    /// Limits on client connections (defaults: [`ConnectionLimits::default`]).
+    pub limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
     auth: Option<Arc<BasicAuth>>,
     headers: Vec<(http::HeaderName, HeaderValue)>,
+    stats: Arc<ConnectionCounters>,
+}
+
+/// Limits on what clients may hold, so slow or abusive clients cannot exhaust the process'
+/// file descriptors or keep `/metrics` unreachable (issue 17, item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections served at once (default 256). A connection beyond it is accepted and
+    /// closed at once, and counted ([`ConnectionStats::refused`]). The effective limit is also
+    /// kept under the process' open-file limit (`RLIMIT_NOFILE`), with room left for backends.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (default 10 s); an idle keep-alive
+    /// connection is closed after the same time. hyper's `header_read_timeout`.
+    pub header_read_timeout: Duration,
+    /// Time a TLS client has to finish its handshake (default 10 s).
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters of the connections a [`WebSetup`] served, for an exporter's own telemetry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Connections accepted and served.
+    pub accepted: u64,
+    /// Connections closed at once because the connection limit was reached.
+    pub refused: u64,
+    /// Connections closed because the client did not send its request headers in time.
+    pub header_timeouts: u64,
+    /// Failed `accept` calls (EMFILE and the like).
+    pub accept_errors: u64,
+    /// Connections open right now.
+    pub active: u64,
+}
+
+#[derive(Debug, Default)]
+struct ConnectionCounters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    header_timeouts: AtomicU64,
+    accept_errors: AtomicU64,
+    active: AtomicU64,
 }
 
 impl std::fmt::Debug for WebSetup {
@@ -250,9 +303,11 @@ impl WebSetup {
             listen,
             telemetry_path: normalize_path(&args.telemetry_path),
             max_scrape_timeout: args.max_scrape_timeout,
+            limits: ConnectionLimits::default(),
             tls: None,
             auth: None,
             headers: Vec::new(),
+            stats: Arc::new(ConnectionCounters::default()),
         };
         if let Some(path) = &args.config_file {
             setup.apply_config_file(path)?;
@@ -263,6 +318,18 @@ impl WebSetup {
     /// Whether TLS is on.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The connection counters so far (shared by clones of this setup).
+    pub fn connection_stats(&self) -> ConnectionStats {
+        let c = &self.stats;
+        ConnectionStats {
+            accepted: c.accepted.load(Relaxed),
+            refused: c.refused.load(Relaxed),
+            header_timeouts: c.header_timeouts.load(Relaxed),
+            accept_errors: c.accept_errors.load(Relaxed),
+            active: c.active.load(Relaxed),
+        }
     }
 
     fn apply_config_file(&mut self, path: &Path) -> Result<(), WebError> {
@@ -640,8 +707,89 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
     }
 }
 
+/// File descriptors left for everything but client connections: backend connections, files
+/// read during a scrape, the runtime's own. A quarter of the limit, at least 32.
+fn fd_reserve(soft_limit: u64) -> u64 {
+    (soft_limit / 4).max(32)
+}
+
+/// The process-wide budget of client connections that the open-file limit allows, shared by
+/// every [`serve`] of the process (the agent serves three exporters). `None` when the limit is
+/// unknown or so high it never binds.
+fn fd_budget() -> Option<Arc<tokio::sync::Semaphore>> {
+    static BUDGET: OnceLock<Option<Arc<tokio::sync::Semaphore>>> = OnceLock::new();
+    BUDGET
+        .get_or_init(|| {
+            let (soft, open) = fd_usage()?;
+            let budget = soft.saturating_sub(open).saturating_sub(fd_reserve(soft));
+            // Above this the per-setup limit binds first anyway.
+            if budget >= 1 << 16 {
+                return None;
+            }
+            Some(Arc::new(
+                tokio::sync::Semaphore::new(budget.max(1) as usize),
+            ))
+        })
+        .clone()
+}
+
+/// `(soft RLIMIT_NOFILE, fds open now)`, from /proc/self.
+#[cfg(target_os = "linux")]
+fn fd_usage() -> Option<(u64, u64)> {
+    let me = procfs::process::Process::myself().ok()?;
+    let soft = match me.limits().ok()?.max_open_files.soft_limit {
+        procfs::process::LimitValue::Value(v) => v,
+        procfs::process::LimitValue::Unlimited => return None,
+    };
+    let open = me.fd_count().ok()? as u64;
+    Some((soft, open))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fd_usage() -> Option<(u64, u64)> {
+    None
+}
+
+/// How long a condition (accept failing, the connection limit reached) must stay away before
+/// its end is logged; until then a repeat is part of the same episode and not logged again.
+const QUIET: Duration = Duration::from_secs(10);
+
+/// A condition that is logged once when it starts and once when it has stayed away for
+/// [`QUIET`], never once per occurrence: 500 refused connections are one warning.
+#[derive(Debug, Default)]
+struct Episode {
+    active: bool,
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Episode {
+    /// Records one occurrence; true when it starts an episode (log it).
+    fn hit(&mut self, now: Instant) -> bool {
+        self.count += 1;
+        self.last = Some(now);
+        !std::mem::replace(&mut self.active, true)
+    }
+
+    /// On a success: `Some(occurrences)` when an episode has been quiet long enough to end.
+    fn quiet(&mut self, now: Instant) -> Option<u64> {
+        let last = self.last?;
+        if self.active && now.saturating_duration_since(last) >= QUIET {
+            self.active = false;
+            return Some(std::mem::take(&mut self.count));
+        }
+        None
+    }
+}
+
 /// Serves `router` on the bound listeners (TLS when configured) until `shutdown` resolves, then
 /// lets in-flight requests finish for up to 5 seconds.
+///
+/// Hostile clients are bounded by [`WebSetup::limits`]: a client that does not send its headers
+/// in time is disconnected, connections beyond the limit (or beyond what the open-file limit
+/// allows) are closed at once, and a failing `accept` (EMFILE) backs off exponentially. Each of
+/// these is logged once when it starts and once when it ends, and counted
+/// ([`WebSetup::connection_stats`]).
 pub async fn serve(
     listeners: Vec<TcpListener>,
     setup: &WebSetup,
@@ -651,45 +799,107 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let connections = tokio_util::task::TaskTracker::new();
     let mut acceptors = tokio::task::JoinSet::new();
+    let limits = setup.limits;
+    let own = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let budget = fd_budget();
+    let effective = match &budget {
+        Some(b) => limits.max_connections.min(b.available_permits()).max(1),
+        None => limits.max_connections.max(1),
+    };
     for listener in listeners {
         let router = router.clone();
         let tls = setup.tls.clone();
         let mut stop = stop_rx.clone();
         let connections = connections.clone();
+        let stats = Arc::clone(&setup.stats);
+        let own = Arc::clone(&own);
+        let budget = budget.clone();
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         acceptors.spawn(async move {
+            let mut accept_failing = Episode::default();
+            let mut at_limit = Episode::default();
+            let mut backoff = Duration::from_millis(10);
             loop {
                 let accepted = tokio::select! {
                     _ = stop.changed() => break,
                     accepted = listener.accept() => accepted,
                 };
-                let (stream, _) = match accepted {
-                    Ok(pair) => pair,
+                let now = Instant::now();
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
                     Err(error) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %error, "Accept failed.");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // EMFILE and friends: the connection stays in the backlog; back off
+                        // instead of spinning, and say so once, not per attempt.
+                        stats.accept_errors.fetch_add(1, Relaxed);
+                        if accept_failing.hit(now) {
+                            tracing::warn!(address = %address, error = %error, "Accepting connections fails; backing off until it recovers.");
+                        }
+                        tokio::select! {
+                            _ = stop.changed() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
                         continue;
                     }
                 };
+                backoff = Duration::from_millis(10);
+                if let Some(failures) = accept_failing.quiet(now) {
+                    tracing::info!(address = %address, failures, "Accepting connections works again.");
+                }
+                let permits = match own.clone().try_acquire_owned() {
+                    Ok(p) => match &budget {
+                        Some(b) => b.clone().try_acquire_owned().ok().map(|f| (p, Some(f))),
+                        None => Some((p, None)),
+                    },
+                    Err(_) => None,
+                };
+                let Some(permits) = permits else {
+                    // Closed at once: the client learns now, and the descriptor is free again.
+                    stats.refused.fetch_add(1, Relaxed);
+                    if at_limit.hit(now) {
+                        tracing::warn!(address = %address, limit = effective, "Connection limit reached; closing new connections until some finish.");
+                    }
+                    drop(stream);
+                    continue;
+                };
+                if let Some(refused) = at_limit.quiet(now) {
+                    tracing::info!(address = %address, refused, "Below the connection limit again.");
+                }
+                stats.accepted.fetch_add(1, Relaxed);
+                stats.active.fetch_add(1, Relaxed);
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
                 let tls = tls.clone();
                 let stop = stop.clone();
+                let stats = Arc::clone(&stats);
                 connections.spawn(async move {
-                    match tls {
+                    let _permits = permits;
+                    let timed_out = match tls {
                         Some(acceptor) => {
-                            // Bound the handshake so a silent client cannot hold a task forever.
+                            // Bound the handshake so a silent client cannot hold a slot forever.
                             let handshake = tokio::time::timeout(
-                                Duration::from_secs(10),
+                                limits.tls_handshake_timeout,
                                 acceptor.accept(stream),
                             )
                             .await;
-                            if let Ok(Ok(tls_stream)) = handshake {
-                                serve_connection(TokioIo::new(tls_stream), router, stop).await;
+                            match handshake {
+                                Ok(Ok(tls_stream)) => {
+                                    serve_connection(TokioIo::new(tls_stream), router, stop, &limits)
+                                        .await
+                                }
+                                Ok(Err(_)) => false,
+                                Err(_) => true,
                             }
                         }
-                        None => serve_connection(TokioIo::new(stream), router, stop).await,
+                        None => serve_connection(TokioIo::new(stream), router, stop, &limits).await,
+                    };
+                    if timed_out {
+                        stats.header_timeouts.fetch_add(1, Relaxed);
                     }
+                    stats.active.fetch_sub(1, Relaxed);
                 });
             }
         });
@@ -702,23 +912,30 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
-async fn serve_connection<I>(io: I, router: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+/// Serves one connection; true when it ended because the client was too slow with its headers.
+async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    limits: &ConnectionLimits,
+) -> bool
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(router);
     let conn = hyper::server::conn::http1::Builder::new()
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_read_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            conn.await
         }
-    }
+    };
+    matches!(result, Err(error) if error.is_timeout())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

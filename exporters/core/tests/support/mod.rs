@@ -63,7 +63,6 @@ pub fn child_main() {
             config_file: std::env::var_os("MCP_WEB_CHILD_CONFIG").map(PathBuf::from),
             max_scrape_timeout: CAP,
         };
-        #[allow(unused_mut)]
         let mut setup = WebSetup::from_args(&args, ":0").unwrap();
         configure(&mut setup);
         let router = web::finish_router(
@@ -91,10 +90,60 @@ pub fn child_main() {
     });
 }
 
-fn configure(_setup: &mut WebSetup) {}
+/// Limits from the environment: `MCP_WEB_CHILD_HEADER_TIMEOUT_MS`, `MCP_WEB_CHILD_MAX_CONNECTIONS`.
+fn configure(setup: &mut WebSetup) {
+    let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = num("MCP_WEB_CHILD_HEADER_TIMEOUT_MS") {
+        setup.limits.header_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = num("MCP_WEB_CHILD_MAX_CONNECTIONS") {
+        setup.limits.max_connections = n as usize;
+    }
+}
 
-fn extra_routes(router: Router, _setup: &WebSetup) -> Router {
-    router
+/// `/stats`: the connection counters, `name value` per line.
+fn extra_routes(router: Router, setup: &WebSetup) -> Router {
+    let setup = setup.clone();
+    router.route(
+        "/stats",
+        get(move || {
+            let s = setup.connection_stats();
+            async move {
+                format!(
+                    "accepted {}\nrefused {}\nheader_timeouts {}\naccept_errors {}\nactive {}\n",
+                    s.accepted, s.refused, s.header_timeouts, s.accept_errors, s.active
+                )
+            }
+        }),
+    )
+}
+
+/// One counter from a `/stats` body.
+pub fn stat(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body:?}"))
+}
+
+/// A plain GET with a 10 s timeout: `Some((status, body))`, `None` when the connection fails or
+/// is closed without an answer.
+pub fn get_once(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
 }
 
 /// Polls `f` every 20 ms until it holds or `timeout` passes.
