@@ -12,7 +12,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// The `--log.*` flags.
+// The `--log.*` flags. A plain comment on purpose: clap's derive makes an `Args` struct's doc
+// comment the `about` of the command it is flattened into, which is how "The `--log.*` flags"
+// became the first line of the exporters' `--help` (issue 17, item 6).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
     /// Only log messages with the given severity or above. One of: [debug, info, warn, error]

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -22,7 +23,10 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// The `--web.*` flags of the Go exporters (exporter-toolkit names).
+// The `--web.*` flags of the Go exporters (exporter-toolkit names). A plain comment, not a doc
+// comment: clap's derive turns an `Args` struct's doc comment into the `about` of every command
+// it is flattened into, which put "The `--log.*` flags" at the top of the exporters' `--help`
+// (issue 17, item 6).
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebArgs {
     /// Addresses on which to expose metrics and web interface. Repeatable.
@@ -65,16 +69,46 @@ pub enum WebError {
         /// Why.
         reason: String,
     },
-    /// A listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener could not be bound. The message is the whole story on one line
+    /// (`cannot listen on 127.0.0.1:9121: address in use`): the OS error is folded into it and
+    /// not kept as a `source`, so `anyhow` in a main prints no "Caused by" block.
+    #[error("cannot listen on {address}: {reason}")]
     Bind {
         /// The address.
         address: SocketAddr,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// What went wrong, in a few lowercase words.
+        reason: String,
+        /// The OS error's kind, for callers that react to a port in use.
+        kind: std::io::ErrorKind,
     },
 }
+
+/// A short lowercase phrase for an OS error: `address in use`, not
+/// `Address already in use (os error 98)`.
+fn io_reason(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => "address in use".to_owned(),
+        ErrorKind::AddrNotAvailable => "address not available on this host".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => {
+            let text = error.to_string();
+            let text = match text.find(" (os error") {
+                Some(i) => &text[..i],
+                None => &text,
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => "unknown error".to_owned(),
+            }
+        }
+    }
+}
+
+/// The longest duration any flag or header may ask for. Far beyond any sensible scrape, yet
+/// small enough that `Instant::now() + d` can never overflow (which would panic).
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses `500ms`, `10s`, `1m`, `1h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -98,7 +132,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // `Duration::from_secs_f64` panics past 2^64 s; a checked conversion and a bound instead.
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("duration {s:?} is too long (at most 366 days)")),
+    }
 }
 
 /// Resolves Go-style listen addresses: `:9121` means every interface, `host:port` is resolved.
@@ -180,9 +218,61 @@ pub struct WebSetup {
     pub telemetry_path: String,
     /// Cap on a scrape's duration.
     pub max_scrape_timeout: Duration,
+    /// Limits on client connections (defaults: [`ConnectionLimits::default`]).
+    pub limits: ConnectionLimits,
     tls: Option<TlsAcceptor>,
     auth: Option<Arc<BasicAuth>>,
     headers: Vec<(http::HeaderName, HeaderValue)>,
+    stats: Arc<ConnectionCounters>,
+}
+
+/// Limits on what clients may hold, so slow or abusive clients cannot exhaust the process'
+/// file descriptors or keep `/metrics` unreachable (issue 17, item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most connections served at once (default 256). A connection beyond it is accepted and
+    /// closed at once, and counted ([`ConnectionStats::refused`]). The effective limit is also
+    /// kept under the process' open-file limit (`RLIMIT_NOFILE`), with room left for backends.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (default 10 s); an idle keep-alive
+    /// connection is closed after the same time. hyper's `header_read_timeout`.
+    pub header_read_timeout: Duration,
+    /// Time a TLS client has to finish its handshake (default 10 s).
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters of the connections a [`WebSetup`] served, for an exporter's own telemetry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Connections accepted and served.
+    pub accepted: u64,
+    /// Connections closed at once because the connection limit was reached.
+    pub refused: u64,
+    /// Connections closed because the client did not send its request headers in time.
+    pub header_timeouts: u64,
+    /// Failed `accept` calls (EMFILE and the like).
+    pub accept_errors: u64,
+    /// Connections open right now.
+    pub active: u64,
+}
+
+#[derive(Debug, Default)]
+struct ConnectionCounters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    header_timeouts: AtomicU64,
+    accept_errors: AtomicU64,
+    active: AtomicU64,
 }
 
 impl std::fmt::Debug for WebSetup {
@@ -213,9 +303,11 @@ impl WebSetup {
             listen,
             telemetry_path: normalize_path(&args.telemetry_path),
             max_scrape_timeout: args.max_scrape_timeout,
+            limits: ConnectionLimits::default(),
             tls: None,
             auth: None,
             headers: Vec::new(),
+            stats: Arc::new(ConnectionCounters::default()),
         };
         if let Some(path) = &args.config_file {
             setup.apply_config_file(path)?;
@@ -226,6 +318,18 @@ impl WebSetup {
     /// Whether TLS is on.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The connection counters so far (shared by clones of this setup).
+    pub fn connection_stats(&self) -> ConnectionStats {
+        let c = &self.stats;
+        ConnectionStats {
+            accepted: c.accepted.load(Relaxed),
+            refused: c.refused.load(Relaxed),
+            header_timeouts: c.header_timeouts.load(Relaxed),
+            accept_errors: c.accept_errors.load(Relaxed),
+            active: c.active.load(Relaxed),
+        }
     }
 
     fn apply_config_file(&mut self, path: &Path) -> Result<(), WebError> {
@@ -490,37 +594,41 @@ fn html_escape(s: &str) -> String {
 
 /// The time a scrape may take: Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` minus a small
 /// margin (so our answer arrives before Prometheus gives up), capped by `--web.max-scrape-timeout`.
+///
+/// The header is client input: whatever it holds (`1e20`, `inf`, `NaN`, `-3`, bytes that are not
+/// text) gives a usable duration, never a panic. A value too large is clamped to the cap; one
+/// that is not a positive number is ignored. The result never exceeds [`MAX_DURATION`], so a
+/// caller may add it to an `Instant`.
 pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
+    let cap = cap.min(MAX_DURATION);
     let asked = headers
         .get("x-prometheus-scrape-timeout-seconds")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .map(Duration::from_secs_f64);
+        .and_then(parse_timeout_seconds);
     let t = match asked {
         Some(asked) => asked.min(cap),
         None => cap,
     };
     let margin = (t / 10).min(Duration::from_millis(500));
-    (t - margin).max(Duration::from_millis(50))
+    t.saturating_sub(margin).max(Duration::from_millis(50))
+}
+
+/// A client's "seconds" value as a duration: `None` unless it is a positive number; a number
+/// too large for a `Duration` (anything from 2^64 s up, `inf` included) saturates to
+/// `Duration::MAX` instead of panicking.
+pub fn parse_timeout_seconds(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    if secs.is_nan() || secs <= 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it.
 pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response {
     let text: Bytes = text.into();
     const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-    let gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let q_zero = it.any(|p| p.trim().replace(' ', "") == "q=0");
-            coding.eq_ignore_ascii_case("gzip") && !q_zero
-        });
-    if gzip {
+    if accepts_gzip(headers) {
         let mut enc = flate2::write::GzEncoder::new(
             Vec::with_capacity(text.len() / 4),
             flate2::Compression::fast(),
@@ -542,14 +650,36 @@ pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// Whether `Accept-Encoding` allows gzip (present and not `q=0`). Client input: any bytes give
+/// an answer, never a panic.
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            coding.eq_ignore_ascii_case("gzip") && !q_zero
+        })
+}
+
 /// Binds every listen address. Separate from [`serve`] so that callers can report a port in use
 /// before they start anything else.
 pub async fn bind(setup: &WebSetup) -> Result<Vec<TcpListener>, WebError> {
     let mut listeners = Vec::new();
     for address in &setup.listen {
-        let listener = bind_one(*address).map_err(|source| WebError::Bind {
+        let listener = bind_one(*address).map_err(|error| WebError::Bind {
             address: *address,
-            source,
+            reason: io_reason(&error),
+            kind: error.kind(),
         })?;
         listeners.push(listener);
     }
@@ -577,8 +707,89 @@ fn bind_one(address: SocketAddr) -> std::io::Result<TcpListener> {
     }
 }
 
+/// File descriptors left for everything but client connections: backend connections, files
+/// read during a scrape, the runtime's own. A quarter of the limit, at least 32.
+fn fd_reserve(soft_limit: u64) -> u64 {
+    (soft_limit / 4).max(32)
+}
+
+/// The process-wide budget of client connections that the open-file limit allows, shared by
+/// every [`serve`] of the process (the agent serves three exporters). `None` when the limit is
+/// unknown or so high it never binds.
+fn fd_budget() -> Option<Arc<tokio::sync::Semaphore>> {
+    static BUDGET: OnceLock<Option<Arc<tokio::sync::Semaphore>>> = OnceLock::new();
+    BUDGET
+        .get_or_init(|| {
+            let (soft, open) = fd_usage()?;
+            let budget = soft.saturating_sub(open).saturating_sub(fd_reserve(soft));
+            // Above this the per-setup limit binds first anyway.
+            if budget >= 1 << 16 {
+                return None;
+            }
+            Some(Arc::new(
+                tokio::sync::Semaphore::new(budget.max(1) as usize),
+            ))
+        })
+        .clone()
+}
+
+/// `(soft RLIMIT_NOFILE, fds open now)`, from /proc/self.
+#[cfg(target_os = "linux")]
+fn fd_usage() -> Option<(u64, u64)> {
+    let me = procfs::process::Process::myself().ok()?;
+    let soft = match me.limits().ok()?.max_open_files.soft_limit {
+        procfs::process::LimitValue::Value(v) => v,
+        procfs::process::LimitValue::Unlimited => return None,
+    };
+    let open = me.fd_count().ok()? as u64;
+    Some((soft, open))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fd_usage() -> Option<(u64, u64)> {
+    None
+}
+
+/// How long a condition (accept failing, the connection limit reached) must stay away before
+/// its end is logged; until then a repeat is part of the same episode and not logged again.
+const QUIET: Duration = Duration::from_secs(10);
+
+/// A condition that is logged once when it starts and once when it has stayed away for
+/// [`QUIET`], never once per occurrence: 500 refused connections are one warning.
+#[derive(Debug, Default)]
+struct Episode {
+    active: bool,
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Episode {
+    /// Records one occurrence; true when it starts an episode (log it).
+    fn hit(&mut self, now: Instant) -> bool {
+        self.count += 1;
+        self.last = Some(now);
+        !std::mem::replace(&mut self.active, true)
+    }
+
+    /// On a success: `Some(occurrences)` when an episode has been quiet long enough to end.
+    fn quiet(&mut self, now: Instant) -> Option<u64> {
+        let last = self.last?;
+        if self.active && now.saturating_duration_since(last) >= QUIET {
+            self.active = false;
+            return Some(std::mem::take(&mut self.count));
+        }
+        None
+    }
+}
+
 /// Serves `router` on the bound listeners (TLS when configured) until `shutdown` resolves, then
 /// lets in-flight requests finish for up to 5 seconds.
+///
+/// Hostile clients are bounded by [`WebSetup::limits`]: a client that does not send its headers
+/// in time is disconnected, connections beyond the limit (or beyond what the open-file limit
+/// allows) are closed at once, and a failing `accept` (EMFILE) backs off exponentially. Each of
+/// these is logged once when it starts and once when it ends, and counted
+/// ([`WebSetup::connection_stats`]).
 pub async fn serve(
     listeners: Vec<TcpListener>,
     setup: &WebSetup,
@@ -588,45 +799,107 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let connections = tokio_util::task::TaskTracker::new();
     let mut acceptors = tokio::task::JoinSet::new();
+    let limits = setup.limits;
+    let own = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let budget = fd_budget();
+    let effective = match &budget {
+        Some(b) => limits.max_connections.min(b.available_permits()).max(1),
+        None => limits.max_connections.max(1),
+    };
     for listener in listeners {
         let router = router.clone();
         let tls = setup.tls.clone();
         let mut stop = stop_rx.clone();
         let connections = connections.clone();
+        let stats = Arc::clone(&setup.stats);
+        let own = Arc::clone(&own);
+        let budget = budget.clone();
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         acceptors.spawn(async move {
+            let mut accept_failing = Episode::default();
+            let mut at_limit = Episode::default();
+            let mut backoff = Duration::from_millis(10);
             loop {
                 let accepted = tokio::select! {
                     _ = stop.changed() => break,
                     accepted = listener.accept() => accepted,
                 };
-                let (stream, _) = match accepted {
-                    Ok(pair) => pair,
+                let now = Instant::now();
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
                     Err(error) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %error, "Accept failed.");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // EMFILE and friends: the connection stays in the backlog; back off
+                        // instead of spinning, and say so once, not per attempt.
+                        stats.accept_errors.fetch_add(1, Relaxed);
+                        if accept_failing.hit(now) {
+                            tracing::warn!(address = %address, error = %error, "Accepting connections fails; backing off until it recovers.");
+                        }
+                        tokio::select! {
+                            _ = stop.changed() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
                         continue;
                     }
                 };
+                backoff = Duration::from_millis(10);
+                if let Some(failures) = accept_failing.quiet(now) {
+                    tracing::info!(address = %address, failures, "Accepting connections works again.");
+                }
+                let permits = match own.clone().try_acquire_owned() {
+                    Ok(p) => match &budget {
+                        Some(b) => b.clone().try_acquire_owned().ok().map(|f| (p, Some(f))),
+                        None => Some((p, None)),
+                    },
+                    Err(_) => None,
+                };
+                let Some(permits) = permits else {
+                    // Closed at once: the client learns now, and the descriptor is free again.
+                    stats.refused.fetch_add(1, Relaxed);
+                    if at_limit.hit(now) {
+                        tracing::warn!(address = %address, limit = effective, "Connection limit reached; closing new connections until some finish.");
+                    }
+                    drop(stream);
+                    continue;
+                };
+                if let Some(refused) = at_limit.quiet(now) {
+                    tracing::info!(address = %address, refused, "Below the connection limit again.");
+                }
+                stats.accepted.fetch_add(1, Relaxed);
+                stats.active.fetch_add(1, Relaxed);
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
                 let tls = tls.clone();
                 let stop = stop.clone();
+                let stats = Arc::clone(&stats);
                 connections.spawn(async move {
-                    match tls {
+                    let _permits = permits;
+                    let timed_out = match tls {
                         Some(acceptor) => {
-                            // Bound the handshake so a silent client cannot hold a task forever.
+                            // Bound the handshake so a silent client cannot hold a slot forever.
                             let handshake = tokio::time::timeout(
-                                Duration::from_secs(10),
+                                limits.tls_handshake_timeout,
                                 acceptor.accept(stream),
                             )
                             .await;
-                            if let Ok(Ok(tls_stream)) = handshake {
-                                serve_connection(TokioIo::new(tls_stream), router, stop).await;
+                            match handshake {
+                                Ok(Ok(tls_stream)) => {
+                                    serve_connection(TokioIo::new(tls_stream), router, stop, &limits)
+                                        .await
+                                }
+                                Ok(Err(_)) => false,
+                                Err(_) => true,
                             }
                         }
-                        None => serve_connection(TokioIo::new(stream), router, stop).await,
+                        None => serve_connection(TokioIo::new(stream), router, stop, &limits).await,
+                    };
+                    if timed_out {
+                        stats.header_timeouts.fetch_add(1, Relaxed);
                     }
+                    stats.active.fetch_sub(1, Relaxed);
                 });
             }
         });
@@ -639,23 +912,30 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
-async fn serve_connection<I>(io: I, router: Router, mut stop: tokio::sync::watch::Receiver<bool>)
+/// Serves one connection; true when it ended because the client was too slow with its headers.
+async fn serve_connection<I>(
+    io: I,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    limits: &ConnectionLimits,
+) -> bool
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(router);
     let conn = hyper::server::conn::http1::Builder::new()
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_read_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            conn.await
         }
-    }
+    };
+    matches!(result, Err(error) if error.is_timeout())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
@@ -697,6 +977,35 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+        // Past 2^64 s `Duration::from_secs_f64` would panic; past a year is refused.
+        assert!(parse_duration("100000000000000000000000").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("8785h").is_err());
+        assert_eq!(parse_duration("8784h").unwrap(), MAX_DURATION);
+    }
+
+    #[test]
+    fn client_seconds_never_panic_and_saturate() {
+        assert_eq!(parse_timeout_seconds("1e20"), Some(Duration::MAX));
+        assert_eq!(parse_timeout_seconds("inf"), Some(Duration::MAX));
+        assert_eq!(parse_timeout_seconds("NaN"), None);
+        assert_eq!(parse_timeout_seconds("-1"), None);
+        assert_eq!(parse_timeout_seconds("0"), None);
+        assert_eq!(parse_timeout_seconds("x"), None);
+        assert_eq!(
+            parse_timeout_seconds(" 2.5 "),
+            Some(Duration::from_millis(2500))
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            HeaderValue::from_static("1e20"),
+        );
+        // A cap beyond MAX_DURATION (a library caller's Duration::MAX) is bounded too, so
+        // `Instant::now() + scrape_timeout(..)` cannot overflow.
+        let t = scrape_timeout(&h, Duration::MAX);
+        assert!(t <= MAX_DURATION);
+        let _ = std::time::Instant::now() + t;
     }
 
     #[test]
