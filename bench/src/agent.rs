@@ -11,7 +11,7 @@ use crate::procstat::{self, Status};
 use crate::side::{self, Guard, Measured, Plan, Run};
 
 /// The agent's config file for these backends and ports.
-fn agent_config(backend: &Backend, ports: [u16; 3]) -> Result<String, String> {
+pub fn agent_config(backend: &Backend, ports: [u16; 3]) -> Result<String, String> {
     let Backend::Agent(redis, pg) = backend else {
         return Err("not the agent's backend".into());
     };

@@ -3,6 +3,7 @@
 //! BENCHMARKS.md. `bench/run` is the entry point (it installs the Go exporters and builds ours).
 
 mod agent;
+mod callgrind;
 mod load;
 mod pairs;
 mod procstat;
@@ -56,6 +57,13 @@ struct Cli {
     /// Write the result into BENCHMARKS.md at the workspace root.
     #[arg(long)]
     write: bool,
+    /// Instead of the benchmark: instructions per scrape of ours under callgrind (bench/profile).
+    /// Targets: redis, postgres, host, agent (default all four); `--scrapes` per mode (default 50).
+    #[arg(long)]
+    callgrind: bool,
+    /// With `--callgrind`: how many functions of each profile to list.
+    #[arg(long, default_value_t = 15)]
+    top: usize,
 }
 
 /// A pair's backend (None when skipped), the Go binary, ours or why not, ours with musl malloc.
@@ -338,6 +346,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.callgrind {
+        return callgrind_mode(&cli).await;
+    }
     let mut want: Vec<&str> = cli.targets.iter().map(String::as_str).collect();
     if want.is_empty() || want.contains(&"all") {
         want = vec!["redis", "postgres", "host", "agent", "instrument"];
@@ -778,6 +789,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(&path, new).with_context(|| format!("write {}", path.display()))?;
         eprintln!("mcp-bench: wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// `--callgrind`: the profile of each named target, printed.
+async fn callgrind_mode(cli: &Cli) -> anyhow::Result<()> {
+    let mut targets = Vec::new();
+    for t in &cli.targets {
+        match t.as_str() {
+            "redis" => targets.push(Pair::Redis),
+            "postgres" => targets.push(Pair::Postgres),
+            "host" => targets.push(Pair::Host),
+            "agent" => targets.push(Pair::Agent),
+            "all" => targets.extend([Pair::Redis, Pair::Postgres, Pair::Host, Pair::Agent]),
+            other => bail!("unknown target {other:?}: use redis, postgres, host, agent or all"),
+        }
+    }
+    if targets.is_empty() {
+        targets = vec![Pair::Redis, Pair::Postgres, Pair::Host, Pair::Agent];
+    }
+    targets.sort();
+    targets.dedup();
+    let mut ours: BTreeMap<String, Result<PathBuf, String>> = BTreeMap::new();
+    for o in &cli.ours {
+        let Some((k, v)) = o.split_once('=') else {
+            bail!("--ours {o:?}: expected PAIR=PATH");
+        };
+        ours.insert(k.to_owned(), Ok(PathBuf::from(v)));
+    }
+    for k in &cli.ours_missing {
+        ours.insert(k.clone(), Err("our binary did not build".into()));
+    }
+    let n = cli.scrapes.unwrap_or(50).max(1);
+    let command = std::env::var("MCP_BENCH_COMMAND")
+        .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+    let md = callgrind::run(&targets, &ours, n, cli.top, &command).await?;
+    println!("{md}");
     Ok(())
 }
 

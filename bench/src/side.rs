@@ -66,6 +66,18 @@ pub fn spawn(
     listen: &[String],
     log: &Path,
 ) -> Result<Guard, String> {
+    spawn_with_timeout(bin, args, env, listen, log, Duration::from_secs(20))
+}
+
+/// [`spawn`], waiting up to `ready_within` for the ports (a process under valgrind starts slowly).
+pub fn spawn_with_timeout(
+    bin: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    listen: &[String],
+    log: &Path,
+    ready_within: Duration,
+) -> Result<Guard, String> {
     let log_file =
         std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
     let child = Command::new(bin)
@@ -78,7 +90,7 @@ pub fn spawn(
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let mut guard = Guard(child);
     let mut exited = None;
-    let ready = mcp_testkit::wait_until(Duration::from_secs(20), || {
+    let ready = mcp_testkit::wait_until(ready_within, || {
         if let Ok(Some(st)) = guard.0.try_wait() {
             exited = Some(st);
             return true;
@@ -92,8 +104,9 @@ pub fn spawn(
     }
     if !ready {
         return Err(format!(
-            "did not listen on {} within 20 s: {}",
+            "did not listen on {} within {} s: {}",
             listen.join(", "),
+            ready_within.as_secs(),
             tail(log, 3)
         ));
     }
