@@ -4,9 +4,10 @@
 //!
 //! Per target: the same private backend as the benchmark, our release binary started under
 //! `valgrind --tool=callgrind` (through bench/tools/no-pr-get-auxv, see there why), a few
-//! warm-up scrapes, then per mode (gzip, plain text) `callgrind_control --zero`, N sequential
-//! scrapes on one keep-alive connection, `callgrind_control --dump`; the dump's total divided by
-//! N is the figure. The agent's N scrapes are N of each of its three exporters.
+//! warm-up scrapes, then per mode (gzip, plain text; sequential on one keep-alive connection,
+//! and 10 at once for the single exporters) `callgrind_control --zero`, N scrapes,
+//! `callgrind_control --dump`; the dump's total divided by N is the figure. The agent's N
+//! scrapes are N of each of its three exporters.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -144,10 +145,17 @@ fn annotate(file: &Path, top: usize, total: u64) -> Vec<(u64, String)> {
     rows
 }
 
-/// Scrapes `targets` `n` times each, sequentially, one keep-alive connection per target.
-async fn scrapes(targets: &[Target], n: u64) -> anyhow::Result<()> {
+/// Scrapes `targets` `n` times each over `conc` workers (one keep-alive connection each).
+async fn scrapes(targets: &[Target], n: u64, conc: u64) -> anyhow::Result<()> {
     for t in targets {
-        let ph = load::run(t, n, 1, Duration::from_secs(60), Duration::from_secs(1800)).await;
+        let ph = load::run(
+            t,
+            n,
+            conc,
+            Duration::from_secs(60),
+            Duration::from_secs(1800),
+        )
+        .await;
         if ph.failures > 0 {
             bail!(
                 "{} of {n} scrapes of {} failed: {}",
@@ -223,14 +231,24 @@ pub async fn profile(
         .iter()
         .map(|u| Target::http(u.clone(), false))
         .collect();
-    scrapes(&gz, 5).await?;
-    scrapes(&plain, 2).await?;
-    for (i, (mode, targets)) in [("gzip", &gz), ("plain text", &plain)]
-        .into_iter()
-        .enumerate()
-    {
+    scrapes(&gz, 5, 1).await?;
+    scrapes(&plain, 2, 1).await?;
+    // Sequential (one Prometheus), then 10 scrapers at once: concurrent scrapes of a target share
+    // one collection (the coalescer) but each response is encoded and compressed on its own, so
+    // the gap between the two gzip rows is what compressing once per collection would save.
+    let modes: Vec<(&'static str, &Vec<Target>, u64)> = if pair == Pair::Agent {
+        vec![("gzip", &gz, 1), ("plain text", &plain, 1)]
+    } else {
+        vec![
+            ("gzip", &gz, 1),
+            ("plain text", &plain, 1),
+            ("gzip, 10 concurrent", &gz, 10),
+            ("plain text, 10 concurrent", &plain, 10),
+        ]
+    };
+    for (i, (mode, targets, conc)) in modes.into_iter().enumerate() {
         control(pid, "--zero")?;
-        scrapes(targets, n).await?;
+        scrapes(targets, n, conc).await?;
         control(pid, "--dump")?;
         let part = PathBuf::from(format!("{}.{}", out.display(), i + 1));
         let ir = total_ir(&part)?;
@@ -252,8 +270,9 @@ pub fn markdown(figures: &[Figure], n: u64, command: &str) -> String {
         s,
         "## callgrind: instructions per scrape\n\n- Command: `{command}`.\n- Method: our release \
          binary under `valgrind --tool=callgrind`, private backends (mcp-testkit), 5 warm-up \
-         scrapes, then per mode `callgrind_control --zero`, {n} sequential scrapes on one \
-         keep-alive connection with Prometheus' headers, `callgrind_control --dump`; the dump's \
+         scrapes, then per mode `callgrind_control --zero`, {n} scrapes with Prometheus' headers \
+         (sequential on one keep-alive connection, or spread over 10 connections at once), \
+         `callgrind_control --dump`; the dump's \
          instructions (all threads) / {n}. The agent's figure is per scrape of each of its three \
          exporters. Instruction counts do not move with the machine's load, so two runs compare.\n\n\
          | target | mode | instructions per scrape |\n|---|---|---|"
