@@ -5,6 +5,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -21,6 +22,8 @@ pub enum Pair {
     Postgres,
     /// mcp-host-exporter vs node_exporter.
     Host,
+    /// mcp-agent (host + Redis + PostgreSQL in one process) vs the three Go exporters together.
+    Agent,
 }
 
 impl Pair {
@@ -30,6 +33,7 @@ impl Pair {
             Pair::Redis => "redis",
             Pair::Postgres => "postgres",
             Pair::Host => "host",
+            Pair::Agent => "agent",
         }
     }
 
@@ -39,6 +43,8 @@ impl Pair {
             Pair::Redis => "prometheus-redis-exporter",
             Pair::Postgres => "prometheus-postgres-exporter",
             Pair::Host => "prometheus-node-exporter",
+            // Three binaries (agent::GO_ORDER); this one is looked up first for the label.
+            Pair::Agent => "prometheus-node-exporter",
         }
     }
 
@@ -48,6 +54,7 @@ impl Pair {
             Pair::Redis => "redis_exporter",
             Pair::Postgres => "postgres_exporter",
             Pair::Host => "node_exporter",
+            Pair::Agent => "node_exporter + redis_exporter + postgres_exporter",
         }
     }
 
@@ -57,6 +64,7 @@ impl Pair {
             Pair::Redis => "mcp-redis-exporter",
             Pair::Postgres => "mcp-postgres-exporter",
             Pair::Host => "mcp-host-exporter",
+            Pair::Agent => "mcp-agent",
         }
     }
 
@@ -65,7 +73,16 @@ impl Pair {
         match self {
             Pair::Redis => "Redis commands per scrape (INFO commandstats delta)",
             Pair::Postgres => "SQL statements per scrape (pg_stat_statements delta)",
-            Pair::Host => "",
+            Pair::Host | Pair::Agent => "",
+        }
+    }
+
+    /// The multi-target endpoint, for labels.
+    pub fn multi_target_path(self) -> &'static str {
+        match self {
+            Pair::Redis => "`/scrape?target=`",
+            Pair::Postgres => "`/probe?target=`",
+            Pair::Host | Pair::Agent => "",
         }
     }
 
@@ -81,6 +98,7 @@ impl Pair {
                 "reading /proc/{stat,meminfo,loadavg,diskstats,vmstat,net/dev,mounts} and \
                  /proc/sys/fs/file-nr once, in the driver"
             }
+            Pair::Agent => "",
         }
     }
 }
@@ -88,55 +106,46 @@ impl Pair {
 /// A running backend for one pair.
 pub enum Backend {
     /// A private redis-server.
-    Redis(RedisServer),
+    Redis(Arc<RedisServer>),
     /// A private PostgreSQL cluster with pg_stat_statements.
-    Postgres(PgCluster, Vec<String>),
+    Postgres(Arc<PgCluster>, Vec<String>),
     /// The host itself.
     Host,
+    /// The agent's: the redis-server and PostgreSQL cluster of the pairs when they run (the
+    /// runs are sequential), else its own; and the host.
+    Agent(Arc<RedisServer>, Arc<PgCluster>),
 }
 
 impl Backend {
     /// Starts the backend and gives it some state to export, like the anchors' captures.
-    pub fn start(pair: Pair) -> anyhow::Result<Self> {
+    /// `started` are the backends already running, which the agent reuses.
+    pub fn start(pair: Pair, started: &[&Backend]) -> anyhow::Result<Self> {
         match pair {
-            Pair::Redis => {
-                let r = RedisServer::start_with_args(&[
-                    "--maxmemory",
-                    "64mb",
-                    "--maxmemory-policy",
-                    "allkeys-lru",
-                ])
-                .context("start redis-server through mcp-testkit")?;
-                let mut conn = Resp::connect(&r.addr())?;
-                for i in 0..200 {
-                    conn.cmd(&["SET", &format!("key:{i}"), &"v".repeat(64)])?;
-                }
-                conn.cmd(&["SELECT", "3"])?;
-                conn.cmd(&["SET", "ttl-key", "x", "EX", "86400"])?;
-                conn.cmd(&["SELECT", "0"])?;
-                conn.cmd(&["XADD", "stream", "*", "field", "value"])?;
-                Ok(Backend::Redis(r))
-            }
-            Pair::Postgres => {
-                let pg = PgCluster::start_with_conf(
-                    "shared_preload_libraries = 'pg_stat_statements'\n\
-                     pg_stat_statements.track = all\n\
-                     pg_stat_statements.max = 10000",
-                )
-                .context("start PostgreSQL through mcp-testkit")?;
-                pg.psql("postgres", "CREATE EXTENSION pg_stat_statements");
-                for db in ["app1", "app2", "app3", "app4"] {
-                    pg.psql("postgres", &format!("CREATE DATABASE {db}"));
-                }
-                pg.psql(
-                    "app1",
-                    "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g; \
-                     ANALYZE t",
-                );
-                let statements = floor_statements();
-                Ok(Backend::Postgres(pg, statements))
-            }
+            Pair::Redis => Ok(Backend::Redis(Arc::new(start_redis()?))),
+            Pair::Postgres => Ok(Backend::Postgres(
+                Arc::new(start_postgres()?),
+                floor_statements(),
+            )),
             Pair::Host => Ok(Backend::Host),
+            Pair::Agent => {
+                let redis = started.iter().find_map(|b| match b {
+                    Backend::Redis(r) => Some(Arc::clone(r)),
+                    _ => None,
+                });
+                let pg = started.iter().find_map(|b| match b {
+                    Backend::Postgres(p, _) => Some(Arc::clone(p)),
+                    _ => None,
+                });
+                let redis = match redis {
+                    Some(r) => r,
+                    None => Arc::new(start_redis()?),
+                };
+                let pg = match pg {
+                    Some(p) => p,
+                    None => Arc::new(start_postgres()?),
+                };
+                Ok(Backend::Agent(redis, pg))
+            }
         }
     }
 
@@ -178,7 +187,7 @@ impl Backend {
                 );
                 out.trim().parse::<f64>().ok()
             }
-            Backend::Host => None,
+            Backend::Host | Backend::Agent(..) => None,
         }
     }
 
@@ -196,6 +205,9 @@ impl Backend {
         match self {
             Backend::Redis(r) => procstat::tree_cpu_ticks(r.pid()),
             Backend::Postgres(pg, _) => procstat::tree_cpu_ticks(pg.pid()),
+            Backend::Agent(r, pg) => {
+                Some(procstat::tree_cpu_ticks(r.pid())? + procstat::tree_cpu_ticks(pg.pid())?)
+            }
             Backend::Host => None,
         }
     }
@@ -242,6 +254,7 @@ impl Backend {
                 drop(client);
                 let _ = task.await;
             }
+            Backend::Agent(..) => bail!("the agent has no floor"),
             Backend::Host => {
                 let files = [
                     "/proc/stat",
@@ -273,6 +286,43 @@ impl Backend {
         }
         Ok((lat, failed))
     }
+}
+
+/// A private redis-server with the state the anchors' captures had: 200 keys, a TTL key in db3,
+/// a stream, maxmemory 64mb.
+fn start_redis() -> anyhow::Result<RedisServer> {
+    let r =
+        RedisServer::start_with_args(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"])
+            .context("start redis-server through mcp-testkit")?;
+    let mut conn = Resp::connect(&r.addr())?;
+    for i in 0..200 {
+        conn.cmd(&["SET", &format!("key:{i}"), &"v".repeat(64)])?;
+    }
+    conn.cmd(&["SELECT", "3"])?;
+    conn.cmd(&["SET", "ttl-key", "x", "EX", "86400"])?;
+    conn.cmd(&["SELECT", "0"])?;
+    conn.cmd(&["XADD", "stream", "*", "field", "value"])?;
+    Ok(r)
+}
+
+/// A private PostgreSQL cluster with pg_stat_statements, four extra databases and a table.
+fn start_postgres() -> anyhow::Result<PgCluster> {
+    let pg = PgCluster::start_with_conf(
+        "shared_preload_libraries = 'pg_stat_statements'\n\
+         pg_stat_statements.track = all\n\
+         pg_stat_statements.max = 10000",
+    )
+    .context("start PostgreSQL through mcp-testkit")?;
+    pg.psql("postgres", "CREATE EXTENSION pg_stat_statements");
+    for db in ["app1", "app2", "app3", "app4"] {
+        pg.psql("postgres", &format!("CREATE DATABASE {db}"));
+    }
+    pg.psql(
+        "app1",
+        "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g; \
+         ANALYZE t",
+    );
+    Ok(pg)
 }
 
 /// Sum of `calls=` over every `cmdstat_*` line.

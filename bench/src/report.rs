@@ -6,11 +6,17 @@ use std::fmt::Write as _;
 use crate::pairs::Pair;
 use crate::side::Run;
 
-/// Row key, label.
+/// Row key, label. `{multi}` and `{tls}` are filled per pair.
 pub const ROWS: &[(&str, &str)] = &[
-    ("cpu_seq", "CPU-s per 1000 scrapes, sequential"),
-    ("cpu_c10", "CPU-s per 1000 scrapes, 10 concurrent"),
-    ("cpu_c64", "CPU-s per 1000 scrapes, 64 concurrent"),
+    ("cpu_seq_gz", "CPU-s per 1000 scrapes, sequential, gzip"),
+    ("cpu_seq", "CPU-s per 1000 scrapes, sequential, plain text"),
+    (
+        "cpu_multi",
+        "CPU-s per 1000 scrapes, {multi}, sequential, gzip",
+    ),
+    ("cpu_tls", "CPU-s per 1000 scrapes, {tls}, sequential, gzip"),
+    ("cpu_c10", "CPU-s per 1000 scrapes, 10 concurrent, gzip"),
+    ("cpu_c64", "CPU-s per 1000 scrapes, 64 concurrent, gzip"),
     ("idle_rss_mb", "RSS idle, MiB"),
     ("rss_after_mb", "RSS after the sequential scrapes, MiB"),
     ("anon_after_mb", "… of which anonymous (heap, stacks), MiB"),
@@ -19,19 +25,38 @@ pub const ROWS: &[(&str, &str)] = &[
         "… of which file-backed (binary, libraries), MiB",
     ),
     ("hwm_mb", "RSS peak (VmHWM) at the end, MiB"),
+    ("idle_rss_tls", "RSS idle, {tls} listener, MiB"),
+    ("rss_tls", "RSS after the {tls} scrapes, MiB"),
+    ("hwm_tls", "RSS peak (VmHWM), {tls} listener, MiB"),
     ("threads", "threads at the end"),
-    ("p50_seq", "latency p50, sequential, ms"),
-    ("p99_seq", "latency p99, sequential, ms"),
-    ("p50_c10", "latency p50, 10 concurrent, ms"),
-    ("p99_c10", "latency p99, 10 concurrent, ms"),
-    ("p50_c64", "latency p50, 64 concurrent, ms"),
-    ("p99_c64", "latency p99, 64 concurrent, ms"),
-    ("bytes", "bytes per scrape"),
+    ("p50_seq_gz", "latency p50, sequential, gzip, ms"),
+    ("p99_seq_gz", "latency p99, sequential, gzip, ms"),
+    ("p50_seq", "latency p50, sequential, plain text, ms"),
+    ("p99_seq", "latency p99, sequential, plain text, ms"),
+    ("p99_multi", "latency p99, {multi}, sequential, gzip, ms"),
+    ("p99_tls", "latency p99, {tls}, sequential, gzip, ms"),
+    ("p50_c10", "latency p50, 10 concurrent, gzip, ms"),
+    ("p99_c10", "latency p99, 10 concurrent, gzip, ms"),
+    ("p50_c64", "latency p50, 64 concurrent, gzip, ms"),
+    ("p99_c64", "latency p99, 64 concurrent, gzip, ms"),
+    ("wire_gz", "bytes on the wire per scrape, gzip"),
+    ("wire_plain", "bytes on the wire per scrape, plain text"),
+    ("wire_multi", "bytes on the wire per scrape, {multi}, gzip"),
     ("series", "series per scrape"),
+    ("series_multi", "series per scrape, {multi}"),
     ("backend_work", "backend work per scrape"),
     ("backend_cpu", "backend CPU-s per 1000 scrapes"),
     ("bin_mb", "binary size, MiB"),
-    ("failed_seq", "failed scrapes, sequential (sum over rounds)"),
+    (
+        "failed_seq_gz",
+        "failed scrapes, sequential gzip (sum over rounds)",
+    ),
+    (
+        "failed_seq",
+        "failed scrapes, sequential plain text (sum over rounds)",
+    ),
+    ("failed_multi", "failed scrapes, {multi} (sum over rounds)"),
+    ("failed_tls", "failed scrapes, {tls} (sum over rounds)"),
     (
         "failed_c10",
         "failed scrapes, 10 concurrent (sum over rounds)",
@@ -43,12 +68,28 @@ pub const ROWS: &[(&str, &str)] = &[
     ("failed", "failed scrapes, all phases (sum over rounds)"),
 ];
 
-/// One round of a pair: Go, ours, floor (`Err` = skipped, with why).
-pub type Round = (
-    Result<Run, String>,
-    Result<Run, String>,
-    Result<Run, String>,
-);
+/// Rows of the allocator A/B table.
+const ALT_ROWS: &[&str] = &[
+    "cpu_seq_gz",
+    "p99_seq_gz",
+    "idle_rss_mb",
+    "rss_after_mb",
+    "anon_after_mb",
+    "hwm_mb",
+];
+
+/// One round of a pair (`Err` = skipped, with why).
+#[derive(Debug)]
+pub struct Round {
+    /// The Go original (its TLS process merged in).
+    pub go: Result<Run, String>,
+    /// Ours (its TLS process merged in).
+    pub ours: Result<Run, String>,
+    /// The backend's own floor.
+    pub floor: Result<Run, String>,
+    /// Ours built with musl's own malloc instead of dlmalloc (the allocator A/B), when run.
+    pub alt: Option<Result<Run, String>>,
+}
 
 /// All rounds of one pair.
 #[derive(Debug, Default)]
@@ -59,7 +100,7 @@ pub struct PairResult {
     pub go_label: String,
     /// Our side label.
     pub ours_label: String,
-    /// Per round: Go, ours, floor (Err = skipped, with why).
+    /// Per round: Go, ours, floor, allocator B.
     pub rounds: Vec<Round>,
     /// Why scrapes failed, per round and side.
     pub notes: Vec<String>,
@@ -142,39 +183,49 @@ fn spread(v: &[f64], int: bool) -> String {
 }
 
 impl PairResult {
+    fn side(r: &Round, which: usize) -> Option<&Result<Run, String>> {
+        match which {
+            0 => Some(&r.go),
+            1 => Some(&r.ours),
+            2 => Some(&r.floor),
+            _ => r.alt.as_ref(),
+        }
+    }
+
     fn values(&self, which: usize, key: &str) -> Vec<f64> {
         self.rounds
             .iter()
-            .filter_map(|r| match which {
-                0 => r.0.as_ref().ok(),
-                1 => r.1.as_ref().ok(),
-                _ => r.2.as_ref().ok(),
-            })
+            .filter_map(|r| Self::side(r, which)?.as_ref().ok())
             .filter_map(|run| run.get(key).copied())
             .collect()
     }
 
-    /// Per-round ratios ours/theirs for `key`.
-    fn ratios(&self, key: &str) -> Vec<f64> {
+    /// Per-round ratios side `num`/side `den` for `key`.
+    fn ratios(&self, key: &str, num: usize, den: usize) -> Vec<f64> {
         self.rounds
             .iter()
             .filter_map(|r| {
-                let g = r.0.as_ref().ok()?.get(key)?;
-                let o = r.1.as_ref().ok()?.get(key)?;
+                let g = Self::side(r, den)?.as_ref().ok()?.get(key)?;
+                let o = Self::side(r, num)?.as_ref().ok()?.get(key)?;
                 (*g > 0.0).then(|| o / g)
             })
             .collect()
     }
 
-    /// Ratio of the medians, with the per-round min–max.
+    /// Ratio ours/theirs of the medians, with the per-round min–max.
     fn ratio_cell(&self, key: &str) -> (f64, String) {
-        let g = median(&self.values(0, key));
-        let o = median(&self.values(1, key));
+        self.ratio_cell_of(key, 1, 0)
+    }
+
+    /// Ratio side `num`/side `den` of the medians, with the per-round min–max.
+    fn ratio_cell_of(&self, key: &str, top: usize, den: usize) -> (f64, String) {
+        let g = median(&self.values(den, key));
+        let o = median(&self.values(top, key));
         if g.is_nan() || o.is_nan() || g == 0.0 {
             return (f64::NAN, "—".into());
         }
         let r = o / g;
-        let rs = self.ratios(key);
+        let rs = self.ratios(key, top, den);
         let cell = if rs.len() > 1 {
             let (lo, hi) = min_max(&rs);
             format!("**{}** ({}–{})", num(r), num(lo), num(hi))
@@ -188,14 +239,36 @@ impl PairResult {
         let errs: Vec<String> = self
             .rounds
             .iter()
-            .filter_map(|r| match which {
-                0 => r.0.as_ref().err(),
-                1 => r.1.as_ref().err(),
-                _ => r.2.as_ref().err(),
-            })
+            .filter_map(|r| Self::side(r, which)?.as_ref().err())
             .cloned()
             .collect();
         errs
+    }
+
+    /// The label of a row for this pair.
+    fn label(pair: Pair, key: &str, label: &str) -> Option<String> {
+        if key == "backend_work" {
+            let unit = pair.backend_unit();
+            return (!unit.is_empty()).then(|| unit.to_owned());
+        }
+        let tls = if pair == Pair::Redis {
+            "TLS only"
+        } else {
+            "TLS + basic auth"
+        };
+        Some(
+            label
+                .replace(
+                    "{multi}",
+                    &format!("multi-target {}", pair.multi_target_path()),
+                )
+                .replace("{tls}", tls),
+        )
+    }
+
+    /// Whether ours is the glibc build (its RSS target is 0.30×, the static build's 0.25×).
+    fn glibc(&self) -> bool {
+        self.ours_label.contains("glibc")
     }
 
     /// The pair's section.
@@ -212,18 +285,22 @@ impl PairResult {
             let _ = writeln!(out, "Skipped: {why}\n");
             return;
         }
+        if pair == Pair::Agent {
+            let _ = writeln!(
+                out,
+                "Each side serves host, Redis and PostgreSQL on the same backends; three scrape loops \
+                 run at once, one per exporter, sequential on one keep-alive connection each, gzip. \
+                 CPU is the sum over the side's processes per 1000 scrapes *of each* exporter; RSS \
+                 and threads are summed over the processes.\n"
+            );
+        }
         let _ = writeln!(
             out,
             "| figure | Go original | ours | ours/theirs | floor |\n|---|---|---|---|---|"
         );
         for (key, label) in ROWS {
-            let label = if *key == "backend_work" {
-                if pair.backend_unit().is_empty() {
-                    continue;
-                }
-                pair.backend_unit()
-            } else {
-                label
+            let Some(label) = Self::label(pair, key, label) else {
+                continue;
             };
             let g = self.values(0, key);
             let o = self.values(1, key);
@@ -241,7 +318,7 @@ impl PairResult {
                 };
                 (sum(&g), sum(&o), sum(&f), String::new())
             } else {
-                let int = matches!(*key, "threads" | "series" | "bytes");
+                let int = key.starts_with("series") || key.starts_with("wire") || *key == "threads";
                 (
                     spread(&g, int),
                     spread(&o, int),
@@ -254,7 +331,17 @@ impl PairResult {
                 "| {label} | {g_cell} | {o_cell} | {r_cell} | {f_cell} |"
             );
         }
-        let _ = writeln!(out, "\nFloor: {}.", pair.floor_desc());
+        if pair == Pair::Redis && !self.values(0, "cpu_tls").is_empty() {
+            let _ = writeln!(
+                out,
+                "\nTLS rows: redis_exporter 1.45 has no basic auth (TLS from its \
+                 `--tls-server-*` flags), so both sides serve TLS only; ours from \
+                 `--web.config.file`."
+            );
+        }
+        if !pair.floor_desc().is_empty() {
+            let _ = writeln!(out, "\nFloor: {}.", pair.floor_desc());
+        }
         for (which, name) in [(0, "Go original"), (1, "ours"), (2, "floor")] {
             let mut errs = self.side_errors(which);
             let rounds = errs.len();
@@ -267,13 +354,58 @@ impl PairResult {
                 );
             }
         }
+        self.alt_markdown(out);
         if !self.notes.is_empty() {
-            let _ = writeln!(out, "\nFailed scrapes:\n");
+            let _ = writeln!(
+                out,
+                "\nNotes (failed scrapes, rows a side does not serve):\n"
+            );
             for n in &self.notes {
                 let _ = writeln!(out, "- {n}");
             }
         }
         let _ = writeln!(out);
+    }
+
+    /// The allocator A/B table: ours with dlmalloc (what we ship) beside ours with musl's own
+    /// malloc, same source, same round.
+    fn alt_markdown(&self, out: &mut String) {
+        if self.rounds.iter().all(|r| r.alt.is_none()) {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nAllocator A/B (static musl builds of the same source, same round; bench/run builds \
+             the B side with `dlmalloc` patched to a shim over musl's malloc, see bench/README.md):\n\n\
+             | figure | ours, dlmalloc | ours, musl's malloc | musl/dlmalloc |\n|---|---|---|---|"
+        );
+        for key in ALT_ROWS {
+            let Some((_, label)) = ROWS.iter().find(|(k, _)| k == key) else {
+                continue;
+            };
+            let o = self.values(1, key);
+            let a = self.values(3, key);
+            if o.is_empty() && a.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {label} | {} | {} | {} |",
+                spread(&o, false),
+                spread(&a, false),
+                self.ratio_cell_of(key, 3, 1).1
+            );
+        }
+        let mut errs = self.side_errors(3);
+        let rounds = errs.len();
+        errs.dedup();
+        if rounds > 0 {
+            let _ = writeln!(
+                out,
+                "\nmusl's-malloc build skipped in {rounds} round(s): {}",
+                errs.join("; ")
+            );
+        }
     }
 
     /// Target rows: (pair, target, figure, verdict).
@@ -283,8 +415,8 @@ impl PairResult {
         };
         let name = pair.name().to_owned();
         if self.skipped.is_some()
-            || self.values(1, "cpu_seq").is_empty()
-            || self.values(0, "cpu_seq").is_empty()
+            || self.values(1, "cpu_seq_gz").is_empty()
+            || self.values(0, "cpu_seq_gz").is_empty()
         {
             return vec![[
                 name,
@@ -301,17 +433,48 @@ impl PairResult {
                 "**MISSED**".to_owned()
             }
         };
-        for (key, target, max) in [
-            ("cpu_seq", "CPU per scrape ≤ 0.2 × Go", 0.2),
-            ("rss_after_mb", "RSS after scrapes ≤ 0.25 × Go", 0.25),
-            ("hwm_mb", "peak RSS ≤ 0.25 × Go", 0.25),
-            ("p99_c64", "p99 latency, 64 concurrent ≤ 0.5 × Go", 0.5),
-        ] {
+        let (rss, rss_label) = if self.glibc() {
+            (0.30, "0.30 × Go (glibc build)")
+        } else {
+            (0.25, "0.25 × Go (static build)")
+        };
+        let cpu = match pair {
+            Pair::Postgres => 0.10,
+            _ => 0.15,
+        };
+        let cpu_label = if pair == Pair::Agent {
+            format!(
+                "summed CPU per 1000 scrapes of each, gzip ≤ {cpu:.2} × the three Go exporters'"
+            )
+        } else {
+            format!("CPU per scrape, gzip ≤ {cpu:.2} × Go")
+        };
+        let mut wanted: Vec<(&str, String, f64)> = vec![("cpu_seq_gz", cpu_label, cpu)];
+        if pair == Pair::Agent {
+            wanted.push((
+                "rss_after_mb",
+                "summed RSS after scrapes ≤ 1/6 of the three Go exporters'".into(),
+                1.0 / 6.0,
+            ));
+        } else {
+            wanted.push((
+                "rss_after_mb",
+                format!("RSS after scrapes ≤ {rss_label}"),
+                rss,
+            ));
+            wanted.push(("hwm_mb", format!("peak RSS ≤ {rss_label}"), rss));
+            wanted.push((
+                "p99_c64",
+                "p99 latency, 64 concurrent ≤ 0.5 × Go".into(),
+                0.5,
+            ));
+        }
+        for (key, target, max) in wanted {
             let (r, cell) = self.ratio_cell(key);
             if r.is_nan() {
-                rows.push([name.clone(), target.into(), "not run".into(), "—".into()]);
+                rows.push([name.clone(), target, "not run".into(), "—".into()]);
             } else {
-                rows.push([name.clone(), target.into(), cell, verdict(r <= max)]);
+                rows.push([name.clone(), target, cell, verdict(r <= max)]);
             }
         }
         let ours_failed: f64 = self.values(1, "failed").iter().sum();
