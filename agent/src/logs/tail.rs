@@ -220,32 +220,43 @@ impl Tailer {
     /// than what was read (truncation, copytruncate) is read again from 0; a missing path marks
     /// the target as going (its open files are still read to their end).
     pub fn check(&mut self, events: &mut ChainEvents) {
+        // The newest open file, through its descriptor (its path may already be gone): shorter
+        // than what was read, or its first bytes changed (truncated, then rewritten past the old
+        // offset before this look): read it again from 0, under a new id so that acks of lines
+        // read before the truncation cannot move the new offsets.
+        if let Some(last) = self.chain.back_mut() {
+            let len = last.file.metadata().map(|m| m.len()).unwrap_or(0);
+            let now = read_fingerprint(&last.file);
+            let common = now.len().min(last.fingerprint.len());
+            let rewritten = now[..common] != last.fingerprint[..common];
+            if len < last.read_offset || rewritten {
+                events.truncated += 1;
+                last.read_offset = 0;
+                last.acked_offset = 0;
+                last.finished = false;
+                last.id = self.next_id;
+                self.next_id += 1;
+                last.fingerprint = now;
+            } else if now.len() > last.fingerprint.len() {
+                last.fingerprint = now;
+            }
+        }
         match std::fs::metadata(&self.path) {
             Err(_) => self.path_gone = true,
             Ok(meta) => {
                 self.path_gone = false;
                 let ident = Ident::of(&meta);
-                match self.chain.back_mut() {
-                    Some(last) if last.ident == ident => {
-                        if meta.len() < last.read_offset {
-                            events.truncated += 1;
-                            last.read_offset = 0;
-                            last.acked_offset = 0;
-                            last.fingerprint = read_fingerprint(&last.file);
-                        }
+                if self.chain.back().is_none_or(|last| last.ident != ident) {
+                    if !self.chain.is_empty() {
+                        events.rotated += 1;
                     }
-                    _ => {
-                        if !self.chain.is_empty() {
-                            events.rotated += 1;
-                        }
-                        if self.chain.len() >= MAX_CHAIN {
-                            // Held open too long: give up the oldest (counted as loss).
-                            self.chain.pop_front();
-                            events.lost_files += 1;
-                        }
-                        let path = self.path.clone();
-                        self.push_file(&path, 0, None);
+                    if self.chain.len() >= MAX_CHAIN {
+                        // Held open too long: give up the oldest (counted as loss).
+                        self.chain.pop_front();
+                        events.lost_files += 1;
                     }
+                    let path = self.path.clone();
+                    self.push_file(&path, 0, None);
                 }
             }
         }
@@ -383,6 +394,7 @@ fn read_file(
     let mut joining: Option<(String, String, (i64, i32), bool)> = None;
     let mut chain_start = 0usize;
     let mut scan = 0usize;
+    let mut stopped_early = false;
     while let Some(nl) = buf[scan..].iter().position(|&b| b == b'\n') {
         let line = &buf[scan..scan + nl];
         let next = scan + nl + 1;
@@ -439,11 +451,18 @@ fn read_file(
             },
         }
         scan = next;
+        if pos >= budget && joining.is_none() {
+            // The batch is full: the rest is read next time.
+            stopped_early = true;
+            break;
+        }
     }
     let _ = chain_start;
     let rest = n - scan; // bytes after the last line end
-    let at_end = n < chunk && rest == 0 && joining.is_none();
-    if format == Format::Plain && rest > max_line {
+    let at_end = n < chunk && rest == 0 && joining.is_none() && !stopped_early;
+    if stopped_early {
+        // Nothing more this round.
+    } else if format == Format::Plain && rest > max_line {
         // A line longer than the limit with no end yet: ship its first part, skip on.
         let (text, _) = cut_line(&buf[scan..], max_line);
         stats.truncated += 1;
