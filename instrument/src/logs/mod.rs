@@ -34,6 +34,7 @@
 
 mod layer;
 pub(crate) mod proto;
+pub mod push;
 pub(crate) mod queue;
 mod shipper;
 
