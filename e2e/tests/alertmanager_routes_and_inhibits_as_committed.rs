@@ -11,6 +11,13 @@ use mcp_testkit::Alertmanager;
 use mcp_testkit::slack::SlackReceiver;
 use serde_json::{Value, json};
 
+/// An alert's labels, the receiver and the Slack channel it must reach.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 fn post(am: &Alertmanager, labels: &[(&str, &str)]) {
     let labels: serde_json::Map<String, Value> = labels
         .iter()
@@ -60,7 +67,7 @@ fn committed_routing_reaches_each_channel_and_inhibits_as_documented() {
     let start = Instant::now();
 
     // One alert per route, and its expected receiver and channel.
-    let cases: [(&[(&str, &str)], &str, &str); 5] = [
+    let cases: [Case; 5] = [
         (
             &[
                 ("alertname", "ServiceDown"),
