@@ -571,6 +571,51 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             out
         });
 
+        // A fire drill as `mcp-agent fire-drill` posts it (CONTRACTS.md labels), twice with two
+        // drill ids: each reaches #alerts-warning on its own, the second not held back by the first.
+        let am_url = am.url();
+        let drills = s.spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let mut out = Vec::new();
+            for id in ["e2e-drill-1", "e2e-drill-2"] {
+                let fault = Instant::now();
+                let body = serde_json::json!([{
+                    "labels": {
+                        "alertname": "McpFireDrill", "severity": "warning",
+                        "category": "application", "instance": "mcp-agent-fire-drill",
+                        "drill_id": id,
+                    },
+                    "annotations": {
+                        "summary": format!("Fire drill {id}"),
+                        "description": "A test alert.", "runbook_url": "https://example.invalid/",
+                    },
+                }]);
+                let res = client
+                    .post(format!("{am_url}/api/v2/alerts"))
+                    .json(&body)
+                    .send()
+                    .unwrap();
+                assert!(res.status().is_success(), "post drill: {}", res.status());
+                let p = wait_slack(slack_ref, fault, "#alerts-warning", &["McpFireDrill", id])
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "fire drill {id} on #alerts-warning; seen:\n{}",
+                            channels_seen(slack_ref)
+                        )
+                    });
+                out.push(report(
+                    &format!("McpFireDrill ({id})"),
+                    "#alerts-warning",
+                    fault,
+                    &p,
+                ));
+            }
+            out
+        });
+
         // The remote-write receiver has our series, from every job.
         let remote = s.spawn(move || {
             let jobs = [
@@ -596,6 +641,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         });
 
         remote.join().unwrap();
+        lines.extend(drills.join().unwrap());
         lines.extend(redis_faults.join().unwrap());
         lines.push(too_many.join().unwrap());
         lines.extend(service_down.join().unwrap());
