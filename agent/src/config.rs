@@ -6,6 +6,7 @@
 //!   listen_address: [":9100"]
 //! redis:
 //!   listen_address: [":9121"]
+//!   max_scrape_timeout: 5s
 //!   settings:
 //!     redis_addr: redis://127.0.0.1:6379
 //! postgres:
@@ -77,6 +78,10 @@ pub struct Section<C> {
     /// exporter-toolkit web config file (TLS, basic auth).
     #[serde(default)]
     pub web_config_file: Option<PathBuf>,
+    /// Upper bound of a scrape's duration (`--web.max-scrape-timeout`, Go duration such as
+    /// `10s`); a smaller `X-Prometheus-Scrape-Timeout-Seconds` from Prometheus wins.
+    #[serde(default = "default_max_scrape_timeout")]
+    pub max_scrape_timeout: String,
     /// The exporter's own settings, as its flags would set them.
     #[serde(default)]
     pub settings: Option<C>,
@@ -84,6 +89,10 @@ pub struct Section<C> {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_max_scrape_timeout() -> String {
+    "10s".to_owned()
 }
 
 fn default_telemetry_path() -> String {

@@ -9,6 +9,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cmd;
 pub mod config;
 pub mod logs;
 pub mod run;
+pub mod telemetry;

@@ -3,7 +3,6 @@
 //! SIGTERM/SIGINT.
 
 use std::future::Future;
-use std::time::Duration;
 
 use axum::Router;
 use mcp_exporter_core::web::{self, WebArgs, WebSetup};
@@ -154,15 +153,24 @@ fn settings<C: Default>(
             .map(Some)
             .map_err(|reason| RunError::Config { exporter, reason }),
         Some(section) if !section.enabled => Ok(None),
-        Some(section) => Ok(Some((
-            section.settings.unwrap_or_default(),
-            WebArgs {
-                listen_address: section.listen_address,
-                telemetry_path: section.telemetry_path,
-                config_file: section.web_config_file,
-                max_scrape_timeout: Duration::from_secs(10),
-            },
-        ))),
+        Some(section) => {
+            let max_scrape_timeout =
+                web::parse_duration(&section.max_scrape_timeout).map_err(|reason| {
+                    RunError::Config {
+                        exporter,
+                        reason: format!("max_scrape_timeout: {reason}"),
+                    }
+                })?;
+            Ok(Some((
+                section.settings.unwrap_or_default(),
+                WebArgs {
+                    listen_address: section.listen_address,
+                    telemetry_path: section.telemetry_path,
+                    config_file: section.web_config_file,
+                    max_scrape_timeout,
+                },
+            )))
+        }
     }
 }
 
@@ -200,18 +208,27 @@ pub async fn serve(
         bound.push((p, listeners));
     }
     on_ready(urls);
+    let names: Vec<&'static str> = bound.iter().map(|(p, _)| p.name).collect();
+    let stats = crate::telemetry::AgentStats::new(&names);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
     for (p, listeners) in bound {
         let mut stop = stop_tx.subscribe();
+        let router =
+            crate::telemetry::instrument(p.router, &stats, p.name, &p.setup.telemetry_path);
         tasks.spawn(async move {
-            web::serve(listeners, &p.setup, p.router, async move {
+            web::serve(listeners, &p.setup, router, async move {
                 let _ = stop.recv().await;
             })
             .await;
         });
     }
     shutdown.await;
+    // Every listener stops accepting at once; web::serve then lets in-flight scrapes finish.
+    tracing::info!(
+        in_flight = stats.in_flight(),
+        "Stopping: no new connections."
+    );
     let _ = stop_tx.send(());
     while tasks.join_next().await.is_some() {}
     Ok(())
