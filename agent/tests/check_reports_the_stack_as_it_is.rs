@@ -361,6 +361,22 @@ fn garbage_unreachable_and_wrong_credentials_are_rows_not_panics() {
         .unwrap();
     assert!(row.starts_with("PASS"), "{row}");
 
+    // --help names the exit codes.
+    for cmd in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["fire-drill", "--help"],
+        &["log-drill", "--help"],
+    ] {
+        let out = agent_cli(cmd);
+        assert_eq!(out.code, 0);
+        assert!(
+            out.stdout
+                .contains("Exit codes: 0 every check passed; 1 a check failed; 2 could not run"),
+            "{cmd:?}"
+        );
+    }
+
     // Flags: unknown subcommand or flag, a missing secret file, a URL with credentials: one
     // line, exit 2.
     for args in [

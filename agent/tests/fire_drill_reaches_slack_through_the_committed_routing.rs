@@ -163,3 +163,56 @@ fn unreachable_or_garbage_alertmanager_is_clear() {
         out.stdout
     );
 }
+
+#[test]
+fn via_prometheus_follows_the_watchdog_to_alertmanager() {
+    let am = Alertmanager::start("route:\n  receiver: watchdog\nreceivers:\n  - name: watchdog\n")
+        .unwrap();
+    let am_hostport = am.url().trim_start_matches("http://").to_owned();
+    let rules = "groups:\n  - name: meta\n    rules:\n      - alert: Watchdog\n        expr: vector(1)\n        labels: {severity: warning, category: monitoring}\n";
+    let prom = mcp_testkit::Prometheus::start(
+        &format!(
+            "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['{am_hostport}']}}]\n"
+        ),
+        &[("rules.yml", rules)],
+    )
+    .unwrap();
+    // Prometheus drops the first notification when it comes before the Alertmanager is
+    // discovered, and resends after its 1m resend delay: hence the long wait.
+    let out = agent_cli(&[
+        "fire-drill",
+        "--via",
+        "prometheus",
+        "--wait",
+        "--timeout",
+        "150s",
+        "--output",
+        "json",
+        "--prometheus-url",
+        &prom.url(),
+        "--alertmanager-url",
+        &am.url(),
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let rows = out.rows("Watchdog in Alertmanager");
+    assert_eq!(rows[0]["status"], "PASS");
+    assert!(
+        rows[0]["detail"].as_str().unwrap().contains("watchdog"),
+        "{}",
+        out.stdout
+    );
+
+    // Without the rule there is nothing to follow: FAIL, exit 1, the reason named.
+    let bare = mcp_testkit::Prometheus::start("global:\n  evaluation_interval: 1s\n", &[]).unwrap();
+    let out = agent_cli(&[
+        "fire-drill",
+        "--via",
+        "prometheus",
+        "--prometheus-url",
+        &bare.url(),
+        "--alertmanager-url",
+        &am.url(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("no firing Watchdog"), "{}", out.stdout);
+}
