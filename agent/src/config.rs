@@ -60,6 +60,9 @@ pub struct AgentConfig {
     /// The PostgreSQL exporter (postgres_exporter names), :9187 by default.
     #[serde(default)]
     pub postgres: Option<Section<mcp_postgres_exporter::Config>>,
+    /// Log collection (Docker containers and files) into Loki; absent: no log collection.
+    #[serde(default)]
+    pub logs: Option<crate::logs::LogsConfig>,
 }
 
 /// One exporter's section.

@@ -334,17 +334,19 @@ fn run(config: Option<mcp_agent::config::AgentConfig>) -> anyhow::Result<ExitCod
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let logs = config.as_ref().and_then(|c| c.logs.clone());
     runtime.block_on(async {
         let planned = match mcp_agent::run::plan(config).await {
             Ok(p) => p,
             Err(error) => cli::usage_exit(error),
         };
-        let result = mcp_agent::run::serve(planned, web::shutdown_signal(), |urls| {
-            for (name, url) in urls {
-                println!("mcp-agent: {name} exporter serving {url}");
-            }
-        })
-        .await;
+        let result =
+            mcp_agent::run::serve_with_logs(planned, logs, web::shutdown_signal(), |urls| {
+                for (name, url) in urls {
+                    println!("mcp-agent: {name} exporter serving {url}");
+                }
+            })
+            .await;
         match result {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(error) => {

@@ -32,6 +32,9 @@ pub enum RunError {
     /// No exporter is enabled.
     #[error("every exporter is disabled in the config file; nothing to serve")]
     NothingEnabled,
+    /// The `logs` section cannot be used.
+    #[error("{0}")]
+    Logs(String),
 }
 
 /// One exporter ready to serve.
@@ -56,9 +59,9 @@ impl std::fmt::Debug for Planned {
 /// Builds every enabled exporter from the config file, or, without one, exactly as each standalone
 /// binary with no flags would (built-in defaults plus the upstream environment variables).
 pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError> {
-    let (host, redis, postgres) = match config {
-        Some(c) => (c.host, c.redis, c.postgres),
-        None => (None, None, None),
+    let (host, redis, postgres, has_logs) = match config {
+        Some(c) => (c.host, c.redis, c.postgres, c.logs.is_some()),
+        None => (None, None, None, false),
     };
     let mut planned = Vec::new();
 
@@ -122,7 +125,8 @@ pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError>
         });
     }
 
-    if planned.is_empty() {
+    // A logs-only agent (every exporter disabled) is a log collector and nothing else.
+    if planned.is_empty() && !has_logs {
         return Err(RunError::NothingEnabled);
     }
     Ok(planned)
@@ -189,6 +193,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(Vec<(&'static str, String)>),
 ) -> Result<(), RunError> {
+    serve_with_logs(planned, None, shutdown, on_ready).await
+}
+
+/// [`serve`], plus the log collector when `logs` is set: it tails until shutdown, then flushes
+/// what it read (bounded by `flush_timeout_secs`) and saves its positions before this returns.
+pub async fn serve_with_logs(
+    planned: Vec<Planned>,
+    logs: Option<crate::logs::LogsConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Vec<(&'static str, String)>),
+) -> Result<(), RunError> {
+    let log_stats = std::sync::Arc::new(crate::logs::LogStats::default());
+    let collector = match logs {
+        Some(cfg) => Some(
+            crate::logs::Collector::new(cfg, std::sync::Arc::clone(&log_stats))
+                .map_err(|e| RunError::Logs(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut bound = Vec::new();
     let mut urls = Vec::new();
     for p in planned {
@@ -212,6 +235,13 @@ pub async fn serve(
     let stats = crate::telemetry::AgentStats::new(&names);
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(c) = collector {
+        stats.set_logs(std::sync::Arc::clone(&log_stats));
+        let mut stop = stop_tx.subscribe();
+        tasks.spawn(c.run(async move {
+            let _ = stop.recv().await;
+        }));
+    }
     for (p, listeners) in bound {
         let mut stop = stop_tx.subscribe();
         let router =

@@ -34,6 +34,8 @@ pub struct ExporterStats {
 #[derive(Debug, Default)]
 pub struct AgentStats {
     exporters: Vec<(&'static str, ExporterStats)>,
+    /// The log collector's counters, when it runs.
+    logs: std::sync::OnceLock<Arc<crate::logs::LogStats>>,
 }
 
 impl AgentStats {
@@ -44,6 +46,7 @@ impl AgentStats {
                 .iter()
                 .map(|n| (*n, ExporterStats::default()))
                 .collect(),
+            logs: std::sync::OnceLock::new(),
         })
     }
 
@@ -52,6 +55,11 @@ impl AgentStats {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, s)| s)
+    }
+
+    /// Serve the log collector's `mcp_agent_log_*` families beside the agent's own.
+    pub fn set_logs(&self, stats: Arc<crate::logs::LogStats>) {
+        let _ = self.logs.set(stats);
     }
 
     /// Scrapes being answered now, all exporters.
@@ -130,6 +138,11 @@ impl AgentStats {
                 )
             },
         );
+        if let Some(logs) = self.logs.get() {
+            let mut set = mcp_exporter_core::MetricSet::new();
+            logs.render(&mut set);
+            out.push_str(&set.encode().0);
+        }
         out
     }
 }

@@ -54,8 +54,16 @@ fn structural(text: &str) -> Vec<String> {
     };
     let mut problems = Vec::new();
     for (key, value) in top {
+        if key == "logs" {
+            if let Err(e) = serde_json::from_value::<crate::logs::LogsConfig>(value.clone()) {
+                problems.push(format!("logs: {}", short(&e.to_string())));
+            }
+            continue;
+        }
         if !SECTIONS.iter().any(|(s, _)| s == key) {
-            problems.push(format!("{key}: unknown key (known: host, redis, postgres)"));
+            problems.push(format!(
+                "{key}: unknown key (known: host, redis, postgres, logs)"
+            ));
             continue;
         }
         let Some(section) = value.as_object() else {
@@ -116,7 +124,12 @@ fn settings_of(section: &str, v: Value) -> Result<(), String> {
 
 /// Addresses, durations, the exporters' own validation, duplicate ports.
 fn semantic(config: &AgentConfig) -> Vec<String> {
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = config
+        .logs
+        .iter()
+        .flat_map(|l| l.problems())
+        .map(|p| p.to_string())
+        .collect();
     let mut ports: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     let mut web = |name: &str,
                    default_port: u16,
