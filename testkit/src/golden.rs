@@ -180,8 +180,8 @@ fn line_ops<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Op<'a>> {
 
 /// Runs `promtool check metrics` over `text` and panics on any problem line that does not
 /// contain one of the `allow` substrings. Each allowed entry is `(substring, reason)`: the reason
-/// documents why the lint is accepted (e.g. a name upstream has always had) and is printed when an
-/// entry no longer matches anything, so stale entries are noticed.
+/// documents why the lint is accepted (e.g. a name upstream has always had) and is printed with
+/// the allow-list when anything else fails.
 pub fn assert_promtool_clean(text: &str, allow: &[(&str, &str)]) {
     let lines = crate::promtool_lint(text);
     let bad: Vec<&String> = lines

@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 
+pub mod certs;
 pub mod families;
 pub mod golden;
 pub mod loki;
+pub mod pgwire;
 pub mod slack;
 
 pub use families::metric_diff;

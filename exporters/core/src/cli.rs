@@ -51,7 +51,7 @@ pub fn normalize_go_flags(cmd: &Command, args: Vec<OsString>) -> Vec<OsString> {
 /// Parses `args`; on `--help`/`--version` prints and exits 0, on any error prints one line naming
 /// the problem to stderr and exits with [`EXIT_USAGE`].
 pub fn parse_or_exit(cmd: Command, args: Vec<OsString>) -> ArgMatches {
-    match cmd.try_get_matches_from(args) {
+    match cmd.try_get_matches_from(&args) {
         Ok(m) => m,
         Err(error) => {
             use clap::error::ErrorKind;
@@ -63,12 +63,32 @@ pub fn parse_or_exit(cmd: Command, args: Vec<OsString>) -> ArgMatches {
                     std::process::exit(0);
                 }
                 _ => {
-                    eprintln!("{}", one_line(&error.render().to_string()));
+                    eprintln!("{}", error_line(&error, &args));
                     std::process::exit(EXIT_USAGE);
                 }
             }
         }
     }
+}
+
+/// The one line for a parse error. clap reads `-no.such.flag` as the short flags `-n -o ...` and
+/// names only `'-n'`; the operator typed the whole word, so the whole word is named.
+pub fn error_line(error: &clap::Error, args: &[OsString]) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(short)) = error.get(ContextKind::InvalidArg)
+        && short.len() == 2
+        && short.starts_with('-')
+        && let Some(word) = args
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.to_str())
+            .find(|a| a.starts_with(short.as_str()) && !a.starts_with("--") && a.len() > 2)
+    {
+        let word = word.split('=').next().unwrap_or(word);
+        return format!("error: unexpected argument '{word}' found");
+    }
+    one_line(&error.render().to_string())
 }
 
 /// The first meaningful line of a multi-line error text.
@@ -91,6 +111,24 @@ pub fn usage_exit(msg: impl std::fmt::Display) -> ! {
 mod tests {
     use super::*;
     use clap::Arg;
+
+    #[test]
+    fn an_unknown_single_dash_flag_is_named_whole() {
+        let cmd = Command::new("t").arg(Arg::new("a").long("web.listen-address"));
+        let args: Vec<OsString> = ["t", "-no.such.flag=1"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let error = cmd.try_get_matches_from(&args).unwrap_err();
+        assert_eq!(
+            error_line(&error, &args),
+            "error: unexpected argument '-no.such.flag' found"
+        );
+        let cmd = Command::new("t").arg(Arg::new("a").long("web.listen-address"));
+        let args: Vec<OsString> = ["t", "--nope"].iter().map(OsString::from).collect();
+        let error = cmd.try_get_matches_from(&args).unwrap_err();
+        assert!(error_line(&error, &args).contains("'--nope'"));
+    }
 
     #[test]
     fn single_dash_long_flags_become_double_dash() {

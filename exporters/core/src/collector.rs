@@ -56,6 +56,93 @@ pub struct CollectorInfo {
     pub default_enabled: bool,
 }
 
+impl AsRef<CollectorInfo> for CollectorInfo {
+    fn as_ref(&self) -> &CollectorInfo {
+        self
+    }
+}
+
+/// A row of an exporter's one collector table (`collector/mod.rs`): name, default on/off and the
+/// constructor. Adding a collector is one new file plus one of these rows.
+pub struct CollectorEntry<T: ?Sized + 'static> {
+    /// Name and default.
+    pub info: CollectorInfo,
+    /// Makes the collector (called once per runner, not per scrape).
+    pub new: fn() -> Box<dyn Collector<T>>,
+}
+
+impl<T: ?Sized + 'static> CollectorEntry<T> {
+    /// A row; usable in a `const` table (`new` may be a non-capturing closure).
+    pub const fn new(
+        name: &'static str,
+        default_enabled: bool,
+        new: fn() -> Box<dyn Collector<T>>,
+    ) -> Self {
+        Self {
+            info: CollectorInfo {
+                name,
+                default_enabled,
+            },
+            new,
+        }
+    }
+}
+
+impl<T: ?Sized + 'static> AsRef<CollectorInfo> for CollectorEntry<T> {
+    fn as_ref(&self) -> &CollectorInfo {
+        &self.info
+    }
+}
+
+impl<T: ?Sized + 'static> std::fmt::Debug for CollectorEntry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectorEntry")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// The names and defaults of a table, for [`add_collector_flags`] and [`enabled_collectors`].
+pub fn infos<I: AsRef<CollectorInfo>>(table: &[I]) -> Vec<CollectorInfo> {
+    table.iter().map(|e| *e.as_ref()).collect()
+}
+
+/// A collector name that is not in the exporter's table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown collector {0:?}")]
+pub struct UnknownCollector(pub String);
+
+/// THE "enabled collectors" rule of every exporter: `None` means the table's defaults, `Some`
+/// exactly the names listed (from the flags or the agent's file), each checked against the
+/// table. The result is in table order, names interned as the table's.
+pub fn select<'n, I: AsRef<CollectorInfo>>(
+    table: &[I],
+    names: Option<impl IntoIterator<Item = &'n str>>,
+) -> Result<Vec<&'static str>, UnknownCollector> {
+    let Some(names) = names else {
+        return Ok(table
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|i| i.default_enabled)
+            .map(|i| i.name)
+            .collect());
+    };
+    let mut wanted = BTreeSet::new();
+    for name in names {
+        let info = table
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|i| i.name == name)
+            .ok_or_else(|| UnknownCollector(name.to_owned()))?;
+        wanted.insert(info.name);
+    }
+    Ok(table
+        .iter()
+        .map(|e| e.as_ref().name)
+        .filter(|n| wanted.contains(n))
+        .collect())
+}
+
 const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
 
 /// Adds `--collector.<name>` / `--no-collector.<name>` for every row, and
@@ -149,34 +236,81 @@ pub struct CollectorOutcome {
     pub duration: Duration,
     /// Its error, if it failed.
     pub error: Option<CollectError>,
+    /// Whether it writes `*_scrape_collector_*` samples (false for postgres' legacy groups).
+    pub reports: bool,
 }
 
 /// Runs a set of collectors concurrently under one deadline, writes their samples plus
 /// `*_scrape_collector_{duration_seconds,success}`, and logs each collector's failure once per
 /// state change (not on every scrape).
+///
+/// Rows run in the order they were added (each collector's first statement is sent in that
+/// order, which postgres uses to put lock-prone statements last). A row added with
+/// `reports = false` runs and logs like the others but writes no per-collector samples: postgres'
+/// legacy groups, which have none upstream.
 pub struct CollectorRunner<T: ?Sized> {
-    collectors: Vec<(&'static str, Box<dyn Collector<T>>)>,
+    collectors: Vec<RunnerRow<T>>,
     names: Option<ScrapeNames>,
     failing: Mutex<HashMap<&'static str, bool>>,
 }
 
+struct RunnerRow<T: ?Sized> {
+    name: &'static str,
+    collector: Box<dyn Collector<T>>,
+    reports: bool,
+}
+
 impl<T: ?Sized + Sync> CollectorRunner<T> {
-    /// A runner over `(name, collector)` pairs. With `names = None` no per-collector samples are
-    /// written (redis_exporter has none).
+    /// A runner over `(name, collector)` pairs, all reporting. With `names = None` no
+    /// per-collector samples are written at all (redis_exporter has none).
     pub fn new(
         collectors: Vec<(&'static str, Box<dyn Collector<T>>)>,
         names: Option<ScrapeNames>,
     ) -> Self {
+        let mut runner = Self::empty(names);
+        for (name, collector) in collectors {
+            runner.push(name, collector, true);
+        }
+        runner
+    }
+
+    /// A runner with no rows yet; add them with [`push`](Self::push).
+    pub fn empty(names: Option<ScrapeNames>) -> Self {
         Self {
-            collectors,
+            collectors: Vec::new(),
             names,
             failing: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The enabled rows of `table`, in table order, all reporting.
+    pub fn from_table(
+        table: &[CollectorEntry<T>],
+        enabled: &[&str],
+        names: Option<ScrapeNames>,
+    ) -> Self
+    where
+        T: 'static,
+    {
+        let mut runner = Self::empty(names);
+        for entry in table.iter().filter(|e| enabled.contains(&e.info.name)) {
+            runner.push(entry.info.name, (entry.new)(), true);
+        }
+        runner
+    }
+
+    /// Adds a row; `reports = false` for a group that writes no `*_scrape_collector_*` samples.
+    pub fn push(&mut self, name: &'static str, collector: Box<dyn Collector<T>>, reports: bool) {
+        self.collectors.push(RunnerRow {
+            name,
+            collector,
+            reports,
+        });
+    }
+
     /// The names of the collectors this runner holds.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.collectors.iter().map(|(n, _)| *n)
+        self.collectors.iter().map(|r| r.name)
     }
 
     /// Runs every collector against `target` until `deadline`. A collector still running at the
@@ -187,11 +321,11 @@ impl<T: ?Sized + Sync> CollectorRunner<T> {
         deadline: tokio::time::Instant,
         out: &mut MetricSet,
     ) -> Vec<CollectorOutcome> {
-        let futures = self.collectors.iter().map(|(name, collector)| async move {
+        let futures = self.collectors.iter().map(|row| async move {
             let mut set = MetricSet::new();
             let start = Instant::now();
             let result =
-                tokio::time::timeout_at(deadline, collector.collect(target, &mut set)).await;
+                tokio::time::timeout_at(deadline, row.collector.collect(target, &mut set)).await;
             let error = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(error)) => Some(error),
@@ -200,9 +334,10 @@ impl<T: ?Sized + Sync> CollectorRunner<T> {
             (
                 set,
                 CollectorOutcome {
-                    name,
+                    name: row.name,
                     duration: start.elapsed(),
                     error,
+                    reports: row.reports,
                 },
             )
         });
@@ -212,26 +347,32 @@ impl<T: ?Sized + Sync> CollectorRunner<T> {
             if outcome.error.is_none() {
                 out.extend(set);
             }
-            self.record(out, &outcome);
+            self.log_change(&outcome);
+            self.write_samples(out, &outcome);
             outcomes.push(outcome);
         }
         outcomes
     }
 
-    /// Writes the per-collector samples for a collector that could not run at all (the backend is
-    /// down), so every collector still reports `success 0` — postgres_exporter emits nothing there.
-    pub fn mark_all_failed(&self, out: &mut MetricSet, error: &str) {
-        for (name, _) in &self.collectors {
+    /// Writes the per-collector samples for collectors that could not run at all (the backend is
+    /// down, or an earlier scrape still holds it): every reporting row gets `success 0` and
+    /// duration 0 (postgres_exporter emits nothing there; a dashboard then shows which collectors
+    /// are missing). One debug line with `reason`; the per-collector failure state is left
+    /// alone, so an outage is not logged once per collector.
+    pub fn mark_all_failed(&self, out: &mut MetricSet, reason: &str) {
+        tracing::debug!(reason, "Every collector marked failed.");
+        for row in &self.collectors {
             let outcome = CollectorOutcome {
-                name,
+                name: row.name,
                 duration: Duration::ZERO,
-                error: Some(CollectError::Backend(error.to_owned())),
+                error: Some(CollectError::Backend(reason.to_owned())),
+                reports: row.reports,
             };
-            self.record(out, &outcome);
+            self.write_samples(out, &outcome);
         }
     }
 
-    fn record(&self, out: &mut MetricSet, outcome: &CollectorOutcome) {
+    fn log_change(&self, outcome: &CollectorOutcome) {
         let failed = outcome.error.is_some();
         let changed = match self.failing.lock() {
             Ok(mut map) => map.insert(outcome.name, failed) != Some(failed),
@@ -247,21 +388,25 @@ impl<T: ?Sized + Sync> CollectorRunner<T> {
                 None => tracing::debug!(collector = outcome.name, "Collector succeeded."),
             }
         }
-        if let Some(names) = self.names {
-            let labels = [("collector", outcome.name)];
-            out.gauge(
-                names.duration,
-                names.duration_help,
-                &labels,
-                outcome.duration.as_secs_f64(),
-            );
-            out.gauge(
-                names.success,
-                names.success_help,
-                &labels,
-                if failed { 0.0 } else { 1.0 },
-            );
-        }
+    }
+
+    fn write_samples(&self, out: &mut MetricSet, outcome: &CollectorOutcome) {
+        let Some(names) = self.names.filter(|_| outcome.reports) else {
+            return;
+        };
+        let labels = [("collector", outcome.name)];
+        out.gauge(
+            names.duration,
+            names.duration_help,
+            &labels,
+            outcome.duration.as_secs_f64(),
+        );
+        out.gauge(
+            names.success,
+            names.success_help,
+            &labels,
+            if outcome.error.is_some() { 0.0 } else { 1.0 },
+        );
     }
 }
 
@@ -270,7 +415,7 @@ impl<T: ?Sized> std::fmt::Debug for CollectorRunner<T> {
         f.debug_struct("CollectorRunner")
             .field(
                 "collectors",
-                &self.collectors.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                &self.collectors.iter().map(|r| r.name).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -311,6 +456,42 @@ mod tests {
             BTreeSet::from(["a", "b"])
         );
     }
+
+    #[test]
+    fn select_uses_defaults_or_exactly_the_listed_known_names() {
+        assert_eq!(select(TABLE, None::<[&str; 0]>).unwrap(), ["a"]);
+        assert_eq!(select(TABLE, Some(["b", "a"])).unwrap(), ["a", "b"]);
+        assert_eq!(
+            select(TABLE, Some(["a", "zzz"])).unwrap_err(),
+            UnknownCollector("zzz".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn unreported_rows_run_but_write_no_per_collector_samples() {
+        let mut runner: CollectorRunner<()> = CollectorRunner::empty(Some(NAMES));
+        runner.push("legacy", Box::new(Fails), false);
+        runner.push("ok", Box::new(Ok1), true);
+        let mut out = MetricSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let outcomes = runner.run(&(), deadline, &mut out).await;
+        assert!(!outcomes[0].reports && outcomes[0].error.is_some());
+        let (text, _) = out.encode();
+        assert!(!text.contains("collector=\"legacy\""), "{text}");
+        assert!(text.contains("x_scrape_collector_success{collector=\"ok\"} 1\n"));
+        let mut down = MetricSet::new();
+        runner.mark_all_failed(&mut down, "backend down");
+        let (text, _) = down.encode();
+        assert!(text.contains("x_scrape_collector_success{collector=\"ok\"} 0\n"));
+        assert!(!text.contains("legacy"), "{text}");
+    }
+
+    const NAMES: ScrapeNames = ScrapeNames {
+        duration: "x_scrape_collector_duration_seconds",
+        duration_help: "x: Duration of a collector scrape.",
+        success: "x_scrape_collector_success",
+        success_help: "x: Whether a collector succeeded.",
+    };
 
     #[test]
     fn unknown_collector_flag_is_an_error() {

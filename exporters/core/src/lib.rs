@@ -5,10 +5,14 @@
 //!   the runner that turns a failing collector into `*_scrape_collector_success 0`.
 //! - [`web`]: `--web.*` flags, TLS and basic auth from the exporter-toolkit web config file, the
 //!   landing page, `/-/healthy`, scrape timeouts and gzip.
+//! - [`coalesce`]: concurrent scrapes of one target share one collection.
+//! - [`exporter`]: the [`Exporter`] descriptor every exporter crate implements, and the one
+//!   `main` over it that the binaries call.
 //! - [`logging`], [`cli`], [`process`]: `--log.*`, one-line flag errors, and `process_*` metrics.
 //!
 //! The collectors are object-safe through boxed futures ([`collector::CollectFuture`]): an
-//! exporter holds a `Vec<Box<dyn Collector<Backend>>>` built from its table.
+//! exporter's one table is a `&[CollectorEntry<Backend>]` (name, default, constructor) and a
+//! [`CollectorRunner`] holds the enabled ones.
 
 #![forbid(unsafe_code)]
 
@@ -16,13 +20,17 @@ pub mod cli;
 pub mod coalesce;
 pub mod collector;
 pub mod encoder;
+pub mod exporter;
 pub mod logging;
 pub mod process;
 pub mod web;
 pub mod yaml;
 
-pub use collector::{CollectError, CollectFuture, Collector, CollectorInfo, CollectorRunner};
+pub use collector::{
+    CollectError, CollectFuture, Collector, CollectorEntry, CollectorInfo, CollectorRunner,
+};
 pub use encoder::{MetricSet, MetricType};
+pub use exporter::Exporter;
 
 #[cfg(target_env = "musl")]
 #[doc(hidden)]

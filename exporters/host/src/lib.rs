@@ -194,27 +194,13 @@ fn regex(flag: &'static str, s: &str) -> Result<Regex, ConfigError> {
 impl Config {
     /// Compiles the regexps and checks the collector names.
     pub fn validate(self) -> Result<ValidatedConfig, ConfigError> {
-        let enabled: Vec<&'static str> = match &self.collectors {
-            None => collector::TABLE
-                .iter()
-                .filter(|c| c.info.default_enabled)
-                .map(|c| c.info.name)
-                .collect(),
-            Some(names) => {
-                let mut out = Vec::new();
-                for name in names {
-                    match collector::TABLE.iter().find(|c| c.info.name == name) {
-                        Some(c) => out.push(c.info.name),
-                        None => {
-                            return Err(ConfigError::Invalid(format!(
-                                "unknown collector {name:?}"
-                            )));
-                        }
-                    }
-                }
-                out
-            }
-        };
+        let enabled = core_collector::select(
+            collector::TABLE,
+            self.collectors
+                .as_ref()
+                .map(|names| names.iter().map(String::as_str)),
+        )
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.filesystem_stat_timeout_secs.is_nan() || self.filesystem_stat_timeout_secs <= 0.0 {
             return Err(ConfigError::Invalid(
                 "filesystem stat timeout must be positive".into(),
@@ -392,12 +378,50 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// The exporter's descriptor: what `mcp_exporter_core::exporter::main` and the agent build it from.
+#[derive(Debug, Clone, Copy)]
+pub struct HostExporter;
+
+impl mcp_exporter_core::Exporter for HostExporter {
+    const NAME: &'static str = "mcp-host-exporter";
+    const SECTION: &'static str = "host";
+    const DEFAULT_LISTEN: &'static str = DEFAULT_LISTEN;
+    type Config = Config;
+    type Validated = ValidatedConfig;
+    type ConfigError = ConfigError;
+    type Error = Error;
+
+    fn command() -> Command {
+        command()
+    }
+
+    fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), ConfigError> {
+        from_matches(m)
+    }
+
+    fn validate(config: Config) -> Result<ValidatedConfig, ConfigError> {
+        config.validate()
+    }
+
+    async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Error> {
+        app(config, web).await
+    }
+
+    fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+        // One thread serves: the collectors only read kernel files (statvfs, which can hang, runs
+        // on the blocking pool); a second worker only added cross-thread wake-ups per scrape.
+        tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(16)
+            .enable_all()
+            .build()
+    }
+}
+
 /// Builds the full router: the telemetry path, `/`, `/-/healthy`.
 pub async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<Router, Error> {
-    let collectors = collector::build(&config.enabled);
     let exp = Arc::new(Exporter {
         host: config.host,
-        runner: CollectorRunner::new(collectors, Some(SCRAPE_NAMES)),
+        runner: CollectorRunner::from_table(collector::TABLE, &config.enabled, Some(SCRAPE_NAMES)),
         max_timeout: web.max_scrape_timeout,
         coalesce: Default::default(),
     });

@@ -195,7 +195,12 @@ impl Dsn {
         if let Some(p) = port_text.filter(|p| !p.is_empty()) {
             dsn.port = p
                 .parse()
-                .map_err(|_| dsn.invalid(format!("port {p:?} is not a number")))?;
+                // The DSN is shown with the port as given: with the default in its place the
+                // message would contradict itself (issue 17, item 6).
+                .map_err(|_| DsnError::Invalid {
+                    redacted: dsn.render(&p),
+                    reason: format!("port {p:?} is not a number"),
+                })?;
         }
         if dsn.host.contains(',') {
             return Err(dsn.invalid("multiple hosts are not supported".to_owned()));
@@ -287,6 +292,11 @@ impl Dsn {
 
     /// The DSN as a URI with the password masked; safe for logs and errors.
     pub fn redacted(&self) -> String {
+        self.render(&self.port.to_string())
+    }
+
+    /// [`redacted`](Self::redacted) with `port` written as the port.
+    fn render(&self, port: &str) -> String {
         let mut s = String::from("postgresql://");
         s.push_str(&percent_encoding::utf8_percent_encode(&self.user, USERINFO).to_string());
         if self.password.is_some() {
@@ -296,7 +306,7 @@ impl Dsn {
         if self.host.starts_with('/') {
             s.push_str(&format!(
                 ":{}/{}?host={}",
-                self.port,
+                port,
                 self.dbname.as_deref().unwrap_or(""),
                 self.host
             ));
@@ -304,7 +314,7 @@ impl Dsn {
             s.push_str(&format!(
                 "{}:{}/{}",
                 self.host,
-                self.port,
+                port,
                 self.dbname.as_deref().unwrap_or("")
             ));
         }
@@ -598,6 +608,16 @@ fn parse_key_value(s: &str) -> Result<Vec<(String, String)>, DsnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_port_is_shown_as_given_not_as_the_default() {
+        let e = Dsn::parse("host=db.internal port=notaport user=u password=hunter2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("db.internal:notaport/"), "{e}");
+        assert!(!e.contains(":5432"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
 
     #[test]
     fn uri_and_key_value_forms_parse_alike() {

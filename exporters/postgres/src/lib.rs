@@ -26,6 +26,7 @@ mod http;
 pub mod legacy;
 pub mod queries;
 pub mod session;
+pub mod socket;
 pub mod target;
 pub mod tls;
 
@@ -98,10 +99,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_source_names: vec![SecretDsn(DEFAULT_DSN.to_owned())],
-            collectors: collector::TABLE
-                .iter()
-                .filter(|c| c.default_enabled)
-                .map(|c| c.name.to_owned())
+            collectors: mcp_exporter_core::collector::select(collector::TABLE, None::<[&str; 0]>)
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_owned)
                 .collect(),
             disable_default_metrics: false,
             disable_settings_metrics: false,
@@ -217,14 +218,11 @@ impl Config {
                 ConfigError::Invalid(format!("TLS settings of {}: {reason}", dsn.redacted()))
             })?;
         }
-        let mut collectors = Vec::new();
-        for name in &self.collectors {
-            let info = collector::TABLE
-                .iter()
-                .find(|c| c.name == name)
-                .ok_or_else(|| ConfigError::UnknownCollector(name.clone()))?;
-            collectors.push(info.name);
-        }
+        let collectors = mcp_exporter_core::collector::select(
+            collector::TABLE,
+            Some(self.collectors.iter().map(String::as_str)),
+        )
+        .map_err(|e| ConfigError::UnknownCollector(e.0))?;
         if self.metric_prefix.is_empty() {
             return Err(ConfigError::Invalid(
                 "metric prefix must not be empty".to_owned(),
@@ -404,7 +402,10 @@ pub fn command() -> Command {
                 .value_parser(mcp_exporter_core::web::parse_duration)
                 .help("Timeout for opening a connection to PostgreSQL."),
         );
-    mcp_exporter_core::collector::add_collector_flags(cmd, collector::TABLE)
+    mcp_exporter_core::collector::add_collector_flags(
+        cmd,
+        &mcp_exporter_core::collector::infos(collector::TABLE),
+    )
 }
 
 fn list(s: Option<&String>) -> Vec<String> {
@@ -428,10 +429,13 @@ pub fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), Config
     if !dsns.is_empty() {
         config.data_source_names = dsns.into_iter().map(SecretDsn).collect();
     }
-    config.collectors = mcp_exporter_core::collector::enabled_collectors(m, collector::TABLE)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    config.collectors = mcp_exporter_core::collector::enabled_collectors(
+        m,
+        &mcp_exporter_core::collector::infos(collector::TABLE),
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
     config.disable_default_metrics = m.get_flag("disable-default-metrics");
     config.disable_settings_metrics = m.get_flag("disable-settings-metrics");
     config.auto_discover_databases = m.get_flag("auto-discover-databases");
@@ -561,6 +565,60 @@ pub fn data_sources_from_env() -> Result<Vec<String>, ConfigError> {
     }
     dsn.push_str(uri);
     Ok(vec![dsn])
+}
+
+/// The exporter's descriptor: what `mcp_exporter_core::exporter::main` and the agent build it from.
+#[derive(Debug, Clone, Copy)]
+pub struct PostgresExporter;
+
+impl mcp_exporter_core::Exporter for PostgresExporter {
+    const NAME: &'static str = "mcp-postgres-exporter";
+    const SECTION: &'static str = "postgres";
+    const DEFAULT_LISTEN: &'static str = DEFAULT_LISTEN;
+    // The deployed units of the Go exporters use single-dash flags too.
+    const GO_FLAGS: bool = true;
+    type Config = Config;
+    type Validated = ValidatedConfig;
+    type ConfigError = ConfigError;
+    type Error = Error;
+
+    fn command() -> Command {
+        command()
+    }
+
+    fn from_matches(m: &ArgMatches) -> Result<(Config, WebArgs, LogArgs), ConfigError> {
+        from_matches(m)
+    }
+
+    fn validate(config: Config) -> Result<ValidatedConfig, ConfigError> {
+        config.validate()
+    }
+
+    async fn app(config: ValidatedConfig, web: &WebSetup) -> Result<axum::Router, Error> {
+        app(config, web).await
+    }
+
+    fn early_exit(m: &ArgMatches) -> Option<std::process::ExitCode> {
+        if !dumpmaps(m) {
+            return None;
+        }
+        for family in legacy_families() {
+            println!("{family}");
+        }
+        Some(std::process::ExitCode::SUCCESS)
+    }
+
+    fn warnings(m: &ArgMatches) -> Vec<&'static str> {
+        flag_warnings(m)
+    }
+
+    fn log_start(config: &ValidatedConfig) {
+        tracing::info!(
+            data_sources = ?config.redacted_dsns(),
+            collectors = ?config.collectors(),
+            "Configured."
+        );
+    }
 }
 
 /// The full router: the telemetry path, `/probe`, `/`, `/-/healthy`, with the web config's auth.

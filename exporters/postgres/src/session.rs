@@ -6,10 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt as _;
 use mcp_exporter_core::encoder::{MetricType, Text, Value};
 use mcp_exporter_core::{CollectError, MetricSet};
 use tokio::sync::OnceCell;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
+
+use crate::socket::ReadBudget;
 
 use crate::queries;
 
@@ -21,8 +25,14 @@ pub struct Conn {
     pub version_num: i32,
     /// `version()`.
     pub version: String,
+    /// What this scrape may still read from the socket ([`crate::socket`]).
+    pub read_budget: Arc<ReadBudget>,
     statements: Mutex<HashMap<&'static str, Statement>>,
 }
+
+/// Rows one statement may return. The socket's read cap bounds bytes; this bounds rows of a
+/// tiny width (an endless stream of one-column rows) below it, and stops collecting at once.
+pub const MAX_ROWS: usize = 200_000;
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +49,34 @@ impl Conn {
             client,
             version_num,
             version,
+            read_budget: ReadBudget::new(crate::socket::READ_CAP),
             statements: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every SQL text prepared on this connection so far, sorted: after a scrape, exactly the
+    /// statements the collectors sent (the golden tests capture their rows by this list).
+    pub fn prepared_sql(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self
+            .statements
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// The budget of the socket this client runs over.
+    pub fn with_read_budget(mut self, budget: Arc<ReadBudget>) -> Self {
+        self.read_budget = budget;
+        self
+    }
+
+    fn error(&self, error: tokio_postgres::Error) -> CollectError {
+        if self.read_budget.exceeded() {
+            CollectError::Backend(self.read_budget.error_text())
+        } else {
+            backend(error)
         }
     }
 
@@ -53,14 +90,29 @@ impl Conn {
         let statement = match cached {
             Some(s) => s,
             None => {
-                let s = self.client.prepare(sql).await.map_err(backend)?;
+                let s = self.client.prepare(sql).await.map_err(|e| self.error(e))?;
                 if let Ok(mut m) = self.statements.lock() {
                     m.insert(sql, s.clone());
                 }
                 s
             }
         };
-        self.client.query(&statement, &[]).await.map_err(backend)
+        let stream = self
+            .client
+            .query_raw(&statement, std::iter::empty::<&(dyn ToSql + Sync)>())
+            .await
+            .map_err(|e| self.error(e))?;
+        futures_util::pin_mut!(stream);
+        let mut rows = Vec::new();
+        while let Some(row) = stream.try_next().await.map_err(|e| self.error(e))? {
+            if rows.len() >= MAX_ROWS {
+                return Err(CollectError::Backend(format!(
+                    "statement returned more than {MAX_ROWS} rows"
+                )));
+            }
+            rows.push(row);
+        }
+        Ok(rows)
     }
 }
 

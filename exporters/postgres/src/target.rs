@@ -6,9 +6,10 @@
 //!   socket; after a timed-out scrape also an empty query, since a silently dropped network keeps
 //!   the socket open for minutes) and reopened when it is gone. Failed attempts are spaced by a short exponential backoff
 //!   (100 ms doubling to 1 s) so a burst of `/probe` requests cannot hammer a dead server.
-//! - **Coalesced scrapes.** Scrapes of one target hold an async mutex; a request that arrives while
-//!   a scrape is in flight waits for it and is answered with its result instead of starting
-//!   another. So concurrent scrapes never open extra connections nor queue extra statements.
+//! - **Coalesced scrapes.** Scrapes of one target go through core's `Coalescer`: a request that
+//!   arrives while a scrape is in flight waits for it and is answered with its result instead of
+//!   starting another. So concurrent scrapes never open extra connections nor queue extra
+//!   statements.
 //! - **Bounded.** The connection is opened with `statement_timeout` set to
 //!   `--web.max-scrape-timeout` (a startup option, no extra statement per scrape), so the server
 //!   itself stops any statement that outlives the longest scrape. A request with a shorter
@@ -17,18 +18,21 @@
 //!   free for the next scrape. (A per-scrape `SET LOCAL` inside a transaction would cost two extra
 //!   statements on every scrape and hold a snapshot for its duration.)
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mcp_exporter_core::coalesce::Coalescer;
 use mcp_exporter_core::collector::ScrapeNames;
 use mcp_exporter_core::encoder::{Family, MetricType};
 use mcp_exporter_core::{CollectError, CollectorRunner, MetricSet};
 use tokio_postgres::NoTls;
+use tokio_postgres::tls::MakeTlsConnect;
 
 use crate::dsn::Dsn;
 use crate::queries;
 use crate::session::{Conn, ScrapeOptions, Session, SettingsCache, SlowCaches, backend};
+use crate::socket::{self, READ_CAP, ReadBudget};
 
 /// The per-collector sample names, HELP as postgres_exporter's `collector.go`.
 pub const SCRAPE_NAMES: ScrapeNames = ScrapeNames {
@@ -76,25 +80,6 @@ const ERROR_HELP: &str = "Whether the last scrape of metrics from PostgreSQL res
 const SCRAPES: &str = "pg_exporter_scrapes_total";
 const SCRAPES_HELP: &str = "Total number of times PostgreSQL was scraped for metrics.";
 
-/// Writes `pg_scrape_collector_duration_seconds` and `pg_scrape_collector_success` of a collector.
-pub fn write_collector_samples(out: &mut MetricSet, name: &'static str, took: Duration, ok: bool) {
-    let labels = [("collector", name)];
-    crate::session::gauge(
-        out,
-        SCRAPE_NAMES.duration,
-        SCRAPE_NAMES.duration_help,
-        &labels,
-        took.as_secs_f64(),
-    );
-    crate::session::gauge(
-        out,
-        SCRAPE_NAMES.success,
-        SCRAPE_NAMES.success_help,
-        &labels,
-        if ok { 1.0 } else { 0.0 },
-    );
-}
-
 /// Writes `pg_up` and `pg_exporter_*` (exporter-level, no `server` label, as upstream).
 pub fn write_exporter_families(
     set: &mut MetricSet,
@@ -136,7 +121,6 @@ pub struct ScrapeResult {
     pub error: bool,
     /// How long the scrape took.
     pub duration: Duration,
-    finished: Instant,
 }
 
 #[derive(Default)]
@@ -159,14 +143,12 @@ pub struct Target {
     tls: Result<Option<crate::tls::MakeRustls>, String>,
     opts: Arc<ScrapeOptions>,
     caches: Arc<SlowCaches>,
-    /// Legacy groups first, then the collectors (lock-prone last); no per-collector samples are
-    /// written by the runner: this file writes them for the collectors only (legacy groups have
-    /// none upstream). One runner and one output set means one copy less per sample.
+    /// Legacy groups first (rows that write no per-collector samples: they have none upstream),
+    /// then the collectors, lock-prone last.
     runner: CollectorRunner<Session>,
-    legacy_count: usize,
-    collector_names: Vec<&'static str>,
+    /// Only ever locked inside the coalescer's turn, so never contended.
     state: tokio::sync::Mutex<ConnState>,
-    last: Mutex<Option<Arc<ScrapeResult>>>,
+    coalesce: Coalescer<Arc<ScrapeResult>>,
     scrapes: AtomicU64,
 }
 
@@ -191,26 +173,24 @@ impl Target {
         // stuck, only it misses the deadline, not everything queued behind it.
         let mut names = spec.collectors.clone();
         names.sort_by_key(|name| crate::collector::may_block_on_locks(name));
-        let mut groups = crate::legacy::build(spec.default_metrics, spec.settings);
-        let legacy_count = groups.len();
-        let mut collector_names = Vec::new();
+        let mut runner = CollectorRunner::empty(Some(SCRAPE_NAMES));
+        for (name, group) in crate::legacy::build(spec.default_metrics, spec.settings) {
+            runner.push(name, group, false);
+        }
         for name in names {
-            if let Some(c) = crate::collector::build(name) {
-                groups.push((name, c));
-                collector_names.push(name);
+            if let Some(entry) = crate::collector::TABLE.iter().find(|e| e.info.name == name) {
+                runner.push(entry.info.name, (entry.new)(), true);
             }
         }
         Self {
             tls: spec.dsn.tls(),
             opts: Arc::new(spec.opts.clone()),
             caches: Arc::new(SlowCaches::default()),
-            runner: CollectorRunner::new(groups, None),
-            legacy_count,
-            collector_names,
+            runner,
             pg_config,
             spec,
             state: tokio::sync::Mutex::new(ConnState::default()),
-            last: Mutex::new(None),
+            coalesce: Coalescer::new(),
             scrapes: AtomicU64::new(0),
         }
     }
@@ -220,45 +200,34 @@ impl Target {
         &self.spec.dsn
     }
 
-    fn last_result(&self) -> Option<Arc<ScrapeResult>> {
-        self.last.lock().ok().and_then(|l| l.clone())
-    }
-
     /// Scrapes the server until `deadline`, or returns the result of the scrape that was in flight
     /// when this call arrived.
     pub async fn scrape(&self, deadline: tokio::time::Instant) -> Arc<ScrapeResult> {
         let arrived = Instant::now();
-        let mut state = match tokio::time::timeout_at(deadline, self.state.lock()).await {
-            Ok(state) => state,
-            // The previous scrape holds the connection past our deadline: answer with what we have
-            // rather than queue behind it.
-            Err(_) => {
-                let up = self.last_result().is_some_and(|l| l.up);
-                return Arc::new(self.failed_result(
-                    arrived,
-                    up,
-                    "the previous scrape is still running",
-                ));
-            }
-        };
-        if let Some(last) = self.last_result()
-            && last.finished > arrived
-        {
-            return last;
-        }
-        let result = Arc::new(self.scrape_locked(&mut state, deadline).await);
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some(result.clone());
-        }
-        result
+        self.coalesce
+            .run_or(
+                deadline,
+                || async {
+                    let mut state = self.state.lock().await;
+                    Arc::new(self.scrape_locked(&mut state, deadline).await)
+                },
+                // The previous scrape holds the connection past our deadline: answer with what we
+                // have rather than queue behind it.
+                || {
+                    let up = self.coalesce.last().is_some_and(|l| l.up);
+                    Arc::new(self.failed_result(
+                        arrived,
+                        up,
+                        "the previous scrape is still running",
+                    ))
+                },
+            )
+            .await
     }
 
     fn failed_result(&self, start: Instant, up: bool, why: &str) -> ScrapeResult {
-        tracing::debug!(dsn = %self.spec.dsn, reason = why, "Every collector marked failed.");
         let mut set = MetricSet::new();
-        for name in &self.collector_names {
-            write_collector_samples(&mut set, name, Duration::ZERO, false);
-        }
+        self.runner.mark_all_failed(&mut set, why);
         self.finish(set, up, true, start, None)
     }
 
@@ -288,7 +257,6 @@ impl Target {
             up,
             error,
             duration,
-            finished: Instant::now(),
         }
     }
 
@@ -302,13 +270,10 @@ impl Target {
             Some(conn) => conn,
             None => return self.failed_result(start, false, "PostgreSQL is not reachable"),
         };
+        conn.read_budget.reset();
         let session = Session::new(conn.clone(), self.opts.clone(), self.caches.clone());
         let mut set = MetricSet::new();
         let outcomes = self.runner.run(&session, deadline, &mut set).await;
-        let (legacy, collected) = outcomes.split_at(self.legacy_count.min(outcomes.len()));
-        for o in collected {
-            write_collector_samples(&mut set, o.name, o.duration, o.error.is_none());
-        }
         let timed_out = outcomes
             .iter()
             .any(|o| matches!(o.error, Some(CollectError::Timeout)));
@@ -318,17 +283,22 @@ impl Target {
             // answer does not wait for it.
             let token = conn.client.cancel_token();
             let tls = self.tls.clone();
+            let (host, port) = (self.spec.dsn.host.clone(), self.spec.dsn.port);
+            let timeout = self.spec.connect_timeout;
             tokio::spawn(async move {
-                let result = match tls {
-                    Ok(Some(tls)) => token.cancel_query(tls).await,
-                    _ => token.cancel_query(NoTls).await,
-                };
-                if let Err(error) = result {
+                if let Err(error) = cancel(token, tls, &host, port, timeout).await {
                     tracing::debug!(error = %error, "Cancel request failed.");
                 }
             });
         }
-        let up = !conn.client.is_closed();
+        if conn.read_budget.exceeded() {
+            tracing::warn!(
+                dsn = %self.spec.dsn,
+                cap_mib = conn.read_budget.cap() >> 20,
+                "PostgreSQL sent more than the read cap in one scrape; connection dropped."
+            );
+        }
+        let up = !conn.client.is_closed() && !conn.read_budget.exceeded();
         if up {
             self.write_static(&session, &mut set);
         } else {
@@ -336,7 +306,8 @@ impl Target {
             state.conn = None;
             self.caches.clear();
         }
-        let error = !up || legacy.iter().any(|o| o.error.is_some());
+        // Legacy groups (no per-collector samples) report through the error gauge, as upstream.
+        let error = !up || outcomes.iter().any(|o| !o.reports && o.error.is_some());
         let settings = session
             .settings_block
             .lock()
@@ -429,15 +400,41 @@ impl Target {
         }
     }
 
+    /// Opens our own capped socket (see [`crate::socket`]) and runs the startup over it, so even
+    /// the handshake and the version query are bounded.
     async fn connect(&self) -> Result<Conn, CollectError> {
+        let budget = ReadBudget::new(READ_CAP);
+        let dsn = &self.spec.dsn;
+        let timeout = dsn.connect_timeout.unwrap_or(self.spec.connect_timeout);
+        let stream = socket::open(&dsn.host, dsn.port, timeout, budget.clone())
+            .await
+            .map_err(|e| CollectError::Backend(e.to_string()))?;
+        let capped = |error: tokio_postgres::Error| {
+            if budget.exceeded() {
+                CollectError::Backend(budget.error_text())
+            } else {
+                backend(error)
+            }
+        };
         let client = match self.tls.clone().map_err(CollectError::Backend)? {
-            Some(tls) => {
-                let (client, connection) = self.pg_config.connect(tls).await.map_err(backend)?;
+            Some(mut tls) => {
+                let connect =
+                    MakeTlsConnect::<socket::CappedStream>::make_tls_connect(&mut tls, &dsn.host)
+                        .map_err(|e| CollectError::Backend(e.to_string()))?;
+                let (client, connection) = self
+                    .pg_config
+                    .connect_raw(stream, connect)
+                    .await
+                    .map_err(capped)?;
                 spawn_connection(connection);
                 client
             }
             None => {
-                let (client, connection) = self.pg_config.connect(NoTls).await.map_err(backend)?;
+                let (client, connection) = self
+                    .pg_config
+                    .connect_raw(stream, NoTls)
+                    .await
+                    .map_err(capped)?;
                 spawn_connection(connection);
                 client
             }
@@ -445,11 +442,34 @@ impl Target {
         let row = client
             .query_one(queries::VERSION, &[])
             .await
-            .map_err(backend)?;
+            .map_err(capped)?;
         let version_num: i32 = row.try_get(0).map_err(backend)?;
         let version: String = row.try_get(1).map_err(backend)?;
-        Ok(Conn::new(client, version_num, version))
+        Ok(Conn::new(client, version_num, version).with_read_budget(budget))
     }
+}
+
+/// Sends a cancel request over a socket of our own (the client runs over `connect_raw`, so its
+/// token has no socket settings of its own to connect with).
+async fn cancel(
+    token: tokio_postgres::CancelToken,
+    tls: Result<Option<crate::tls::MakeRustls>, String>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), String> {
+    let stream = socket::open(host, port, timeout, ReadBudget::new(1 << 20))
+        .await
+        .map_err(|e| e.to_string())?;
+    match tls {
+        Ok(Some(mut tls)) => {
+            let connect = MakeTlsConnect::<socket::CappedStream>::make_tls_connect(&mut tls, host)
+                .map_err(|e| e.to_string())?;
+            token.cancel_query_raw(stream, connect).await
+        }
+        _ => token.cancel_query_raw(stream, NoTls).await,
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Drives a connection in the background until the client is dropped or the server goes away.

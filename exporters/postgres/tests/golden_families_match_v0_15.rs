@@ -459,7 +459,14 @@ fn default_output_has_every_v015_family_with_upstream_types_labels_and_help() {
     let mut b = pg.session("appdb");
     a.send("BEGIN; UPDATE orders SET v = 0 WHERE id = 1;");
     b.send("BEGIN; UPDATE orders SET v = 0 WHERE id = 2;");
-    std::thread::sleep(Duration::from_millis(300));
+    // Both must hold their first row before the crossing updates, or there is no deadlock (a
+    // psql that connects late on a loaded machine just queues behind the other).
+    wait_until(Duration::from_secs(20), || {
+        pg.psql(
+            "appdb",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'appdb' AND state = 'idle in transaction'",
+        ) == "2"
+    });
     a.send("UPDATE orders SET v = 0 WHERE id = 2;");
     b.send("UPDATE orders SET v = 0 WHERE id = 1;");
     // The victim's statistics are flushed once its transaction block ends.

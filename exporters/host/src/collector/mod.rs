@@ -1,5 +1,7 @@
 //! THE collector table: name, enabled by default, constructor. The flags
-//! `--[no-]collector.<name>` and the `collector` label come from it.
+//! `--[no-]collector.<name>` and the `collector` label come from it. Adding a collector is one
+//! file (`collector/<name>.rs`, with its `pub mod` line here) and one row in [`LINUX`] (or in
+//! `portable::TABLE` for other OSes).
 
 use mcp_exporter_core::MetricSet;
 use mcp_exporter_core::collector::{CollectError, CollectFuture, Collector, CollectorInfo};
@@ -44,13 +46,8 @@ impl Collector<Host> for SyncCollector {
     }
 }
 
-/// One row of the table.
-pub struct Entry {
-    /// Name and default.
-    pub info: CollectorInfo,
-    /// Constructor.
-    pub new: fn() -> Box<dyn Collector<Host>>,
-}
+/// One row of the table: core's one table type over this exporter's backend handle.
+pub type Entry = mcp_exporter_core::CollectorEntry<Host>;
 
 macro_rules! sync_entry {
     ($name:literal, $on:expr, $f:path) => {
@@ -111,16 +108,7 @@ pub const LINUX: &[Entry] = &[
 
 /// The table's names and defaults, for the flags.
 pub fn infos() -> Vec<CollectorInfo> {
-    TABLE.iter().map(|e| e.info).collect()
-}
-
-/// Instantiates the enabled collectors.
-pub fn build(enabled: &[&'static str]) -> Vec<(&'static str, Box<dyn Collector<Host>>)> {
-    TABLE
-        .iter()
-        .filter(|e| enabled.contains(&e.info.name))
-        .map(|e| (e.info.name, (e.new)()))
-        .collect()
+    mcp_exporter_core::collector::infos(TABLE)
 }
 
 /// A parse failure as a collector error.

@@ -1,22 +1,14 @@
-//! Local test helpers: a private PostgreSQL cluster and the exporter binary as real processes.
-//!
-//! `mcp-testkit` had no `PgCluster` yet when these tests were written, so this is a small local
-//! stand-in (initdb + pg_ctl on a free loopback port, never the machine's :5432).
+//! Helpers of this crate's tests: `mcp_testkit::PgCluster` with the settings these tests need, and
+//! the exporter binary as a real process. Ports, waits, psql, kill/restart and certificates
+//! come from `mcp-testkit`; only what is specific to this exporter lives here.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use mcp_testkit::free_port;
 
 pub fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
@@ -255,15 +247,12 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
     (code, res.text().unwrap())
 }
 
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < timeout,
-            "condition not met within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// `mcp_testkit::wait_until` that fails the test when the condition is not met in time.
+pub fn wait_until(timeout: Duration, f: impl FnMut() -> bool) {
+    assert!(
+        mcp_testkit::wait_until(timeout, f),
+        "condition not met within {timeout:?}"
+    );
 }
 
 #[allow(unused_imports)]
