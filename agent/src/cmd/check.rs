@@ -124,7 +124,12 @@ pub fn run(endpoints: &Endpoints, opts: &Options, report: &mut Report) {
                 targets = Some(t);
             }
             "grafana" => grafana(&endpoints.grafana, report),
-            "loki" => loki(&endpoints.loki, opts, report),
+            "loki" => {
+                loki(&endpoints.loki, opts, report);
+                if let Some(agent) = endpoints.agent.first() {
+                    log_collection(agent, report);
+                }
+            }
             "promql" => smoke_queries(&endpoints.prometheus, opts, report),
             "alertmanager" => alertmanager(&endpoints.alertmanager, opts, report),
             "volumes" => volumes(opts, report),
@@ -505,6 +510,54 @@ fn loki(l: &Endpoint, opts: &Options, r: &mut Report) {
                 )
             }
             Ok(v) => (Status::Fail, format!("status {}", v["status"])),
+        }
+    });
+}
+
+/// The agent's own log collector, from its `mcp_agent_log_*` families on `/agent/metrics`:
+/// targets tailed, bytes not yet acknowledged by Loki, and how long ago Loki last took a push.
+fn log_collection(agent: &Endpoint, r: &mut Report) {
+    r.run("loki", "agent log collection", || {
+        let text = match agent.get("/agent/metrics") {
+            Ok(a) if a.status == 200 => a.body,
+            Ok(a) => {
+                return (
+                    Status::Fail,
+                    format!("/agent/metrics answered HTTP {}", a.status),
+                );
+            }
+            Err(e) => return (Status::Fail, e.to_string()),
+        };
+        let value = |name: &str| -> Option<f64> {
+            text.lines()
+                .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .reduce(|a, b| a + b)
+        };
+        let Some(targets) = value("mcp_agent_log_targets") else {
+            return (
+                Status::Skip,
+                "the agent collects no logs (no logs section in its config)".into(),
+            );
+        };
+        let lag = value("mcp_agent_log_target_lag_bytes").unwrap_or(0.0);
+        let last = value("mcp_agent_log_last_push_timestamp_seconds").unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let ago = if last > 0.0 {
+            format!("{:.0} s ago", now - last)
+        } else {
+            "never".to_owned()
+        };
+        let detail =
+            format!("{targets:.0} target(s) tailed, {lag:.0} bytes behind, last push {ago}");
+        // Behind and nothing delivered for a minute: Loki is not taking the logs.
+        if lag > 0.0 && (last == 0.0 || now - last > 60.0) {
+            (Status::Fail, detail)
+        } else {
+            (Status::Pass, detail)
         }
     });
 }
