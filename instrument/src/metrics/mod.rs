@@ -58,9 +58,7 @@ impl Telemetry {
             None,
             f64::from(u8::from(self.ready.load(Relaxed))),
         ));
-        if let Some(s) = process::sample() {
-            process::families(&mut builtins, &s);
-        }
+        process::families(&mut builtins);
         if let Some(rt) = &self.runtime {
             rt.families(&mut builtins);
         }
@@ -195,6 +193,7 @@ mod tests {
             "http_server_request_duration_seconds_bucket{service=\"svc\",instance=\"box\\\"1\",route=\"/a\",le=\"0.005\"} 1\n",
             "http_server_request_duration_seconds_count{service=\"svc\",instance=\"box\\\"1\",route=\"/a\"} 1\n",
             "# TYPE process_cpu_seconds_total counter\n",
+            "# TYPE process_threads gauge\n",
             "# TYPE tokio_runtime_workers gauge\n",
             "# TYPE mcp_ready gauge\n",
         ] {
