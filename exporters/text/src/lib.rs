@@ -35,6 +35,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 // The README's example is compiled and run as a doc test.
 #[cfg(doctest)]
