@@ -851,6 +851,27 @@ mod tests {
     }
 
     #[test]
+    fn instrument_verdicts() {
+        let row = |n: &str, m: &str| (n.to_owned(), m.to_owned(), String::new());
+        let rows = vec![
+            row("counter/floor_atomic_fetch_add", "2.0 ns"),
+            row("counter/metrics_handle", "2.9 ns"),
+            row("render_10k_series/mcp_instrument_full_scrape", "1.3567 ms"),
+            row("log_info_3_fields_in_span/loki_up_accepted", "240.5 ns"),
+        ];
+        let t = super::instrument_targets(&rows);
+        assert_eq!(t[0][2], "met", "{t:?}");
+        assert_eq!(t[1][2], "met", "1.45× the floor: {t:?}");
+        assert!(t[1][1].starts_with("**1.45**"), "{t:?}");
+        assert_eq!(t[2][2], "**MISSED**", "{t:?}");
+        let t = super::instrument_targets(&[]);
+        assert!(t.iter().all(|r| r[1] == "not run"), "{t:?}");
+        assert_eq!(super::criterion_secs("1.5 µs"), Some(1.5e-6));
+        assert_eq!(super::criterion_secs("3 ps"), Some(3e-12));
+        assert_eq!(super::criterion_secs("3 parsecs"), None);
+    }
+
+    #[test]
     fn criterion_lines() {
         let out = "counter/floor_atomic_fetch_add\n                        time:   [2.1 ns 2.2 ns 2.3 ns]\n\
                    counter/x               time:   [1.0 µs 1.5 µs 2.0 µs]\n\
