@@ -61,6 +61,10 @@ struct Cli {
     /// Targets: redis, postgres, host, agent (default all four); `--scrapes` per mode (default 50).
     #[arg(long)]
     callgrind: bool,
+    /// `markdown` (default) or `json` (the figures per pair, round and side, and the verdicts;
+    /// `--write` still writes markdown).
+    #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+    output: String,
     /// With `--callgrind`: how many functions of each profile to list.
     #[arg(long, default_value_t = 15)]
     top: usize,
@@ -712,9 +716,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             md,
             "- Method: {rounds} round(s); in each round every pair runs Go original then ours (A B A B …), \
              each side a fresh process on a free loopback port against the same private backend \
-             (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one scrape for \
-             bytes/series, then {scrapes} sequential scrapes on one keep-alive connection, then {scrapes} \
-             scrapes spread over {} workers with one connection each. Requests carry Prometheus 2.42's \
+             (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one plain and one gzip \
+             scrape for bytes/series, then {scrapes} sequential plain-text scrapes on one keep-alive \
+             connection, the same gzip (RSS read after these), the same on the multi-target path, \
+             then {scrapes} gzip scrapes spread over {} workers with one connection each. Requests carry Prometheus 2.42's \
              headers (`Accept`, `User-Agent`, `X-Prometheus-Scrape-Timeout-Seconds: 10`) and, except in the \
              plain-text rows, `Accept-Encoding: gzip`; the client does not decompress, so bytes on the \
              wire are the compressed body plus the status line and headers. The multi-target rows scrape \
@@ -764,13 +769,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for r in &results {
         r.markdown(&mut md);
     }
-    if let Some(s) = instrument_section {
+    if let Some(s) = &instrument_section {
         let _ = writeln!(
             md,
             "### instrument: mcp-instrument criterion benches\n\n{s}"
         );
     }
-    println!("{md}");
+    if cli.output == "json" {
+        let pairs: Vec<serde_json::Value> = results.iter().map(PairResult::json).collect();
+        let doc = serde_json::json!({
+            "when": when,
+            "command": command,
+            "rounds": rounds,
+            "scrapes": scrapes,
+            "quick": cli.quick,
+            "pairs": pairs,
+            "instrument_markdown": instrument_section,
+        });
+        println!("{doc:#}");
+    } else {
+        println!("{md}");
+    }
 
     if cli.write {
         let path = pairs::workspace_root().join("BENCHMARKS.md");

@@ -245,6 +245,42 @@ impl PairResult {
         errs
     }
 
+    /// The figures and verdicts for machines (`--output json`).
+    pub fn json(&self) -> serde_json::Value {
+        let side = |r: &Result<Run, String>| match r {
+            Ok(run) => serde_json::json!(run),
+            Err(why) => serde_json::json!({ "skipped": why }),
+        };
+        let rounds: Vec<serde_json::Value> = self
+            .rounds
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "go": side(&r.go),
+                    "ours": side(&r.ours),
+                    "floor": side(&r.floor),
+                    "ours_musl_malloc": r.alt.as_ref().map(side),
+                })
+            })
+            .collect();
+        let targets: Vec<serde_json::Value> = self
+            .targets()
+            .into_iter()
+            .map(|[_, target, figure, verdict]| {
+                serde_json::json!({ "target": target, "figure": figure, "met": verdict == "met" })
+            })
+            .collect();
+        serde_json::json!({
+            "pair": self.pair.map(Pair::name),
+            "go": self.go_label,
+            "ours": self.ours_label,
+            "skipped": self.skipped,
+            "targets": targets,
+            "rounds": rounds,
+            "notes": self.notes,
+        })
+    }
+
     /// The label of a row for this pair.
     fn label(pair: Pair, key: &str, label: &str) -> Option<String> {
         if key == "backend_work" {
@@ -557,6 +593,17 @@ mod tests {
         assert!(t[1][1].contains("1/6"), "{t:?}");
         assert_eq!(t[1][3], "**MISSED**");
         assert_eq!(t.len(), 3, "{t:?}");
+    }
+
+    #[test]
+    fn json_for_machines() {
+        let go = run(&[("cpu_seq_gz", 1.0), ("failed", 0.0)]);
+        let ours = run(&[("cpu_seq_gz", 0.1), ("failed", 0.0)]);
+        let j = result(Pair::Host, "x", go, ours, None).json();
+        assert_eq!(j["pair"], "host");
+        assert_eq!(j["targets"][0]["met"], true, "{j:#}");
+        assert_eq!(j["rounds"][0]["ours"]["cpu_seq_gz"], 0.1, "{j:#}");
+        assert!(j["rounds"][0]["ours_musl_malloc"].is_null(), "{j:#}");
     }
 
     #[test]
