@@ -104,6 +104,34 @@ fn assert_golden(name: &str, actual: &str) {
         .filter(|l| !ACCEPTED_LINTS.iter().any(|a| l.contains(a)))
         .collect();
     assert!(lints.is_empty(), "{name}: promtool: {lints:?}");
+    assert_help_and_type_as_upstream(name, actual);
+}
+
+/// The `# HELP`/`# TYPE` lines of every family the Go exporter's captures (1.45: default, all
+/// options, clients state) also hold are byte-identical in the golden.
+fn assert_help_and_type_as_upstream(name: &str, actual: &str) {
+    let mine: std::collections::HashSet<&str> = actual.lines().collect();
+    let families: std::collections::HashSet<&str> = actual
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for anchor in [
+        "redis_exporter_1.45.metrics.txt",
+        "redis_exporter_1.45.all-options.metrics.txt",
+        "redis_exporter_1.45.clients-state.metrics.txt",
+    ] {
+        let go = std::fs::read_to_string(mcp_testkit::anchors_dir().join(anchor)).unwrap();
+        for line in go
+            .lines()
+            .filter(|l| l.starts_with("# HELP ") || l.starts_with("# TYPE "))
+        {
+            let family = line.split(' ').nth(2).unwrap_or("");
+            if families.contains(family) {
+                assert!(mine.contains(line), "{name}: differs from {anchor}: {line}");
+            }
+        }
+    }
 }
 
 fn golden(name: &str, collect: collector::CollectFn, snap: Snapshot, opts: Arc<Options>) {
