@@ -17,6 +17,8 @@
 //! * [`LokiHandle::shutdown`] flushes within [`LokiConfig::flush_timeout`] and counts what it
 //!   could not deliver as `shutdown`; its [`FlushReport`] says how many events never reached
 //!   Loki and why, and a dropped handle (or [`crate::Guard`]) prints that as one stderr line;
+//! * delivery is at-least-once: a batch whose push timed out is sent again, and counted
+//!   (`mcp_log_batches_retried_unknown_total`), because Loki may have stored it.
 //!
 //! Use it on its own with any subscriber:
 //!
@@ -137,6 +139,10 @@ pub struct LokiStats {
     pub push_errors: u64,
     /// Batches delivered.
     pub batches_sent: u64,
+    /// Pushes of a batch retried after an attempt whose outcome is unknown (it timed out, or the
+    /// connection broke after the request was sent): delivery is at-least-once, so Loki may
+    /// store such a batch twice (`mcp_log_batches_retried_unknown_total`).
+    pub batches_retried_unknown: u64,
     /// Of [`LokiStats::dropped_shutdown`], the events of a request cut off by the flush deadline
     /// before Loki answered: counted as not delivered, though Loki may have stored them.
     pub shutdown_in_doubt: u64,
@@ -348,6 +354,7 @@ fn stats_of(shared: &Shared) -> LokiStats {
         dropped_shutdown: c.dropped[3].load(Relaxed),
         push_errors: c.push_errors.load(Relaxed),
         batches_sent: c.batches_sent.load(Relaxed),
+        batches_retried_unknown: c.retried_unknown.load(Relaxed),
         shutdown_in_doubt: c.shutdown_in_doubt.load(Relaxed),
         held_events: shared.held_events.load(Relaxed) as u64,
         held_bytes: shared.held_bytes.load(Relaxed) as u64,
@@ -483,6 +490,11 @@ pub(crate) fn render(out: &mut String, labels: &str, s: &LokiStats) {
         out,
         "# HELP mcp_log_push_errors_total Failed Loki push attempts (network errors and non-2xx answers).\n# TYPE mcp_log_push_errors_total counter\nmcp_log_push_errors_total{{{labels}}} {}",
         s.push_errors
+    );
+    let _ = writeln!(
+        out,
+        "# HELP mcp_log_batches_retried_unknown_total Log batch pushes retried after an attempt with an unknown outcome (timed out or cut off); Loki may store such a batch twice.\n# TYPE mcp_log_batches_retried_unknown_total counter\nmcp_log_batches_retried_unknown_total{{{labels}}} {}",
+        s.batches_retried_unknown
     );
     let _ = writeln!(
         out,

@@ -67,6 +67,9 @@ pub(crate) struct Counters {
     pub dropped: [AtomicU64; 4],
     pub push_errors: AtomicU64,
     pub batches_sent: AtomicU64,
+    /// Pushes of a batch retried after an attempt whose outcome is unknown (it timed out or
+    /// was cut off after the request was sent): Loki may end up storing that batch twice.
+    pub retried_unknown: AtomicU64,
     /// Of the events dropped at shutdown, those in a request whose outcome is unknown: Loki
     /// may have stored them after all.
     pub shutdown_in_doubt: AtomicU64,

@@ -169,6 +169,10 @@ impl Shipper {
             {
                 return Outcome::OutOfTime { in_doubt };
             }
+            if in_doubt {
+                // At-least-once: the batch goes again, so Loki may store it twice.
+                self.shared.counters.retried_unknown.fetch_add(1, Relaxed);
+            }
             let mut timeout = self.cfg.request_timeout;
             if let Some(d) = deadline {
                 timeout = timeout.min(d.saturating_duration_since(Instant::now()));
