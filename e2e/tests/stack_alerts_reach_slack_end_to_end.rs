@@ -232,7 +232,8 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     drive(&services);
 
     // --- every target up -------------------------------------------------------------------------
-    let expected_targets = 4 + 3 + 2; // CDB services, exporters, prometheus + alertmanager
+    // CDB services, exporters, the agent's own families, prometheus + alertmanager.
+    let expected_targets = 4 + 3 + 1 + 2;
     let all_up = mcp_testkit::wait_until(Duration::from_secs(60), || {
         let t = prom.targets();
         let t = t.as_array().cloned().unwrap_or_default();
