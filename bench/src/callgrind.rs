@@ -274,7 +274,10 @@ pub fn markdown(figures: &[Figure], n: u64, command: &str) -> String {
          (sequential on one keep-alive connection, or spread over 10 connections at once), \
          `callgrind_control --dump`; the dump's \
          instructions (all threads) / {n}. The agent's figure is per scrape of each of its three \
-         exporters. Instruction counts do not move with the machine's load, so two runs compare.\n\n\
+         exporters. Instruction counts do not move with the machine's load, so two runs compare; except the \
+         10-concurrent rows, whose per-scrape figure depends on how many scrapes share one \
+         collection, which timing decides: read their top functions (compression per response \
+         against collection per scrape) within one run.\n\n\
          | target | mode | instructions per scrape |\n|---|---|---|"
     );
     for f in figures {

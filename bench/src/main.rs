@@ -61,6 +61,10 @@ struct Cli {
     /// Targets: redis, postgres, host, agent (default all four); `--scrapes` per mode (default 50).
     #[arg(long)]
     callgrind: bool,
+    /// `markdown` (default) or `json` (the figures per pair, round and side, and the verdicts;
+    /// `--write` still writes markdown).
+    #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+    output: String,
     /// With `--callgrind`: how many functions of each profile to list.
     #[arg(long, default_value_t = 15)]
     top: usize,
@@ -712,9 +716,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             md,
             "- Method: {rounds} round(s); in each round every pair runs Go original then ours (A B A B …), \
              each side a fresh process on a free loopback port against the same private backend \
-             (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one scrape for \
-             bytes/series, then {scrapes} sequential scrapes on one keep-alive connection, then {scrapes} \
-             scrapes spread over {} workers with one connection each. Requests carry Prometheus 2.42's \
+             (mcp-testkit{}{}). Per side: idle RSS {} ms after the port opens, one plain and one gzip \
+             scrape for bytes/series, then {scrapes} sequential plain-text scrapes on one keep-alive \
+             connection, the same gzip (RSS read after these), the same on the multi-target path, \
+             then {scrapes} gzip scrapes spread over {} workers with one connection each. Requests carry Prometheus 2.42's \
              headers (`Accept`, `User-Agent`, `X-Prometheus-Scrape-Timeout-Seconds: 10`) and, except in the \
              plain-text rows, `Accept-Encoding: gzip`; the client does not decompress, so bytes on the \
              wire are the compressed body plus the status line and headers. The multi-target rows scrape \
@@ -764,13 +769,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for r in &results {
         r.markdown(&mut md);
     }
-    if let Some(s) = instrument_section {
+    if let Some(s) = &instrument_section {
         let _ = writeln!(
             md,
             "### instrument: mcp-instrument criterion benches\n\n{s}"
         );
     }
-    println!("{md}");
+    if cli.output == "json" {
+        let pairs: Vec<serde_json::Value> = results.iter().map(PairResult::json).collect();
+        let doc = serde_json::json!({
+            "when": when,
+            "command": command,
+            "rounds": rounds,
+            "scrapes": scrapes,
+            "quick": cli.quick,
+            "pairs": pairs,
+            "instrument_markdown": instrument_section,
+        });
+        println!("{doc:#}");
+    } else {
+        println!("{md}");
+    }
 
     if cli.write {
         let path = pairs::workspace_root().join("BENCHMARKS.md");
@@ -848,6 +867,27 @@ mod tests {
             .as_deref(),
             Some("1.5.0")
         );
+    }
+
+    #[test]
+    fn instrument_verdicts() {
+        let row = |n: &str, m: &str| (n.to_owned(), m.to_owned(), String::new());
+        let rows = vec![
+            row("counter/floor_atomic_fetch_add", "2.0 ns"),
+            row("counter/metrics_handle", "2.9 ns"),
+            row("render_10k_series/mcp_instrument_full_scrape", "1.3567 ms"),
+            row("log_info_3_fields_in_span/loki_up_accepted", "240.5 ns"),
+        ];
+        let t = super::instrument_targets(&rows);
+        assert_eq!(t[0][2], "met", "{t:?}");
+        assert_eq!(t[1][2], "met", "1.45× the floor: {t:?}");
+        assert!(t[1][1].starts_with("**1.45**"), "{t:?}");
+        assert_eq!(t[2][2], "**MISSED**", "{t:?}");
+        let t = super::instrument_targets(&[]);
+        assert!(t.iter().all(|r| r[1] == "not run"), "{t:?}");
+        assert_eq!(super::criterion_secs("1.5 µs"), Some(1.5e-6));
+        assert_eq!(super::criterion_secs("3 ps"), Some(3e-12));
+        assert_eq!(super::criterion_secs("3 parsecs"), None);
     }
 
     #[test]

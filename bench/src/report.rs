@@ -245,6 +245,42 @@ impl PairResult {
         errs
     }
 
+    /// The figures and verdicts for machines (`--output json`).
+    pub fn json(&self) -> serde_json::Value {
+        let side = |r: &Result<Run, String>| match r {
+            Ok(run) => serde_json::json!(run),
+            Err(why) => serde_json::json!({ "skipped": why }),
+        };
+        let rounds: Vec<serde_json::Value> = self
+            .rounds
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "go": side(&r.go),
+                    "ours": side(&r.ours),
+                    "floor": side(&r.floor),
+                    "ours_musl_malloc": r.alt.as_ref().map(side),
+                })
+            })
+            .collect();
+        let targets: Vec<serde_json::Value> = self
+            .targets()
+            .into_iter()
+            .map(|[_, target, figure, verdict]| {
+                serde_json::json!({ "target": target, "figure": figure, "met": verdict == "met" })
+            })
+            .collect();
+        serde_json::json!({
+            "pair": self.pair.map(Pair::name),
+            "go": self.go_label,
+            "ours": self.ours_label,
+            "skipped": self.skipped,
+            "targets": targets,
+            "rounds": rounds,
+            "notes": self.notes,
+        })
+    }
+
     /// The label of a row for this pair.
     fn label(pair: Pair, key: &str, label: &str) -> Option<String> {
         if key == "backend_work" {
@@ -486,5 +522,108 @@ impl PairResult {
             verdict(ours_failed == 0.0),
         ]);
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pairs: &[(&'static str, f64)]) -> Run {
+        pairs.iter().copied().collect()
+    }
+
+    fn result(pair: Pair, ours_label: &str, go: Run, ours: Run, alt: Option<Run>) -> PairResult {
+        PairResult {
+            pair: Some(pair),
+            go_label: "go".into(),
+            ours_label: ours_label.into(),
+            rounds: vec![Round {
+                go: Ok(go),
+                ours: Ok(ours),
+                floor: Ok(Run::new()),
+                alt: alt.map(Ok),
+            }],
+            ..PairResult::default()
+        }
+    }
+
+    #[test]
+    fn gzip_targets_per_pair_and_build() {
+        let go = run(&[
+            ("cpu_seq_gz", 1.0),
+            ("rss_after_mb", 10.0),
+            ("hwm_mb", 10.0),
+            ("failed", 0.0),
+        ]);
+        let ours = run(&[
+            ("cpu_seq_gz", 0.12),
+            ("rss_after_mb", 2.8),
+            ("hwm_mb", 2.4),
+            ("failed", 0.0),
+        ]);
+        // redis: CPU ≤ 0.15 met; static RSS ≤ 0.25 missed at 0.28.
+        let t = result(
+            Pair::Redis,
+            "x (static musl release build)",
+            go.clone(),
+            ours.clone(),
+            None,
+        )
+        .targets();
+        assert!(t[0][1].contains("≤ 0.15"), "{t:?}");
+        assert_eq!(t[0][3], "met");
+        assert_eq!(t[1][3], "**MISSED**", "{t:?}");
+        // glibc build: RSS ≤ 0.30, met at 0.28.
+        let t = result(
+            Pair::Redis,
+            "x (glibc release build)",
+            go.clone(),
+            ours.clone(),
+            None,
+        )
+        .targets();
+        assert!(t[1][1].contains("0.30"), "{t:?}");
+        assert_eq!(t[1][3], "met");
+        // postgres: CPU ≤ 0.10, missed at 0.12.
+        let t = result(Pair::Postgres, "x", go.clone(), ours.clone(), None).targets();
+        assert_eq!(t[0][3], "**MISSED**", "{t:?}");
+        // agent: summed RSS ≤ 1/6, missed at 0.28; no p99 row.
+        let t = result(Pair::Agent, "x", go, ours, None).targets();
+        assert!(t[1][1].contains("1/6"), "{t:?}");
+        assert_eq!(t[1][3], "**MISSED**");
+        assert_eq!(t.len(), 3, "{t:?}");
+    }
+
+    #[test]
+    fn json_for_machines() {
+        let go = run(&[("cpu_seq_gz", 1.0), ("failed", 0.0)]);
+        let ours = run(&[("cpu_seq_gz", 0.1), ("failed", 0.0)]);
+        let j = result(Pair::Host, "x", go, ours, None).json();
+        assert_eq!(j["pair"], "host");
+        assert_eq!(j["targets"][0]["met"], true, "{j:#}");
+        assert_eq!(j["rounds"][0]["ours"]["cpu_seq_gz"], 0.1, "{j:#}");
+        assert!(j["rounds"][0]["ours_musl_malloc"].is_null(), "{j:#}");
+    }
+
+    #[test]
+    fn labels_and_the_allocator_table() {
+        let go = run(&[("cpu_tls", 2.0), ("cpu_multi", 1.0), ("cpu_seq_gz", 1.0)]);
+        let ours = run(&[("cpu_tls", 0.2), ("cpu_multi", 0.1), ("cpu_seq_gz", 0.1)]);
+        let alt = run(&[("cpu_seq_gz", 0.13)]);
+        let mut md = String::new();
+        result(Pair::Redis, "x", go, ours, Some(alt)).markdown(&mut md);
+        assert!(
+            md.contains(
+                "| CPU-s per 1000 scrapes, TLS only, sequential, gzip | 2.00 | 0.20 | **0.10** |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("multi-target `/scrape?target=`"), "{md}");
+        assert!(md.contains("redis_exporter 1.45 has no basic auth"), "{md}");
+        assert!(
+            md.contains("| CPU-s per 1000 scrapes, sequential, gzip | 0.10 | 0.13 | **1.30** |"),
+            "{md}"
+        );
     }
 }

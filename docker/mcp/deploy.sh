@@ -101,7 +101,7 @@ step "docker compose config"
 dc() { docker compose -f "$compose_file" "$@"; }
 out=$(dc config --quiet 2>&1) || die 3 "docker compose config failed: $out"
 mapfile -t containers < <(dc config --format json 2>/dev/null | grep -o '"container_name": *"mcp_[a-z_]*"' | grep -o 'mcp_[a-z_]*' || true)
-[ "${#containers[@]}" -gt 0 ] || containers=(mcp_prometheus mcp_alertmanager mcp_grafana mcp_loki mcp_promtail)
+[ "${#containers[@]}" -gt 0 ] || containers=(mcp_prometheus mcp_alertmanager mcp_grafana mcp_loki)
 echo "valid; containers: ${containers[*]}"
 
 # --- 3. start -------------------------------------------------------------------------------------

@@ -280,10 +280,6 @@ fn compose_file_runs_the_issue_s_containers_images_and_profiles() {
             ("grafana/grafana:11.3.0", &["3000:3000"][..]),
         ),
         ("mcp_loki", ("grafana/loki:3.2.0", &["3100:3100"][..])),
-        (
-            "mcp_promtail",
-            ("grafana/promtail:3.2.0", &["9080:9080"][..]),
-        ),
     ]);
     let mut by_container: BTreeMap<String, &Value> = BTreeMap::new();
     for (name, s) in services {

@@ -13,6 +13,9 @@ pub const ENV_REDIS_ADDR: &str = "REDIS_ADDR";
 pub const ENV_REDIS_PASSWORD: &str = "REDIS_PASSWORD";
 /// Environment variable: PostgreSQL DSN, `postgres://user@host:port/db`.
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+/// Environment variable: a file holding the PostgreSQL password (Docker secrets), so the DSN
+/// in the environment needs none.
+pub const ENV_DATABASE_PASSWORD_FILE: &str = "DATABASE_PASSWORD_FILE";
 /// Environment variable: base URL of `cdb_risk` (for `cdb_execution`).
 pub const ENV_RISK_URL: &str = "RISK_URL";
 /// Environment variable: `off` runs the service without mcp-instrument (the benchmark's baseline).
@@ -104,6 +107,19 @@ impl Settings {
                 var: ENV_DATABASE_URL,
                 reason: "no host".to_owned(),
             });
+        }
+        if let Some(path) = get(ENV_DATABASE_PASSWORD_FILE) {
+            let password =
+                std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::Invalid {
+                    var: ENV_DATABASE_PASSWORD_FILE,
+                    value: path.clone(),
+                    reason: if e.kind() == std::io::ErrorKind::NotFound {
+                        "no such file"
+                    } else {
+                        "cannot read the file"
+                    },
+                })?;
+            pg.password(password.trim_end_matches(['\r', '\n']));
         }
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(Duration::from_secs(3));
@@ -244,6 +260,22 @@ mod tests {
         assert!(s.instrument);
         assert!(!s.faults);
         assert_eq!(s.risk_url, "http://127.0.0.1:8001");
+    }
+
+    #[test]
+    fn the_database_password_comes_from_a_file() {
+        let path = std::env::temp_dir().join(format!("cdb-pg-pass-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let s = with(&[("DATABASE_PASSWORD_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(s.pg.get_password(), Some(&b"s3cret"[..]));
+        std::fs::remove_file(&path).unwrap();
+        let e = with(&[("DATABASE_PASSWORD_FILE", "/nonexistent/pw")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            r#"invalid DATABASE_PASSWORD_FILE="/nonexistent/pw": no such file"#
+        );
     }
 
     #[test]

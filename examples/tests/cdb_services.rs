@@ -209,3 +209,34 @@ fn a_bad_env_value_is_one_clear_line_and_a_nonzero_exit() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_bad_service_setting_is_one_line_naming_it_without_the_secret() {
+    for (var, value, want) in [
+        (
+            "PORT",
+            "http",
+            r#"cdb_execution: invalid PORT="http": want a port number"#,
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://u:hunter2@[::1",
+            "cdb_execution: invalid DATABASE_URL: want postgres://user@host:port/db",
+        ),
+        (
+            "MCP_INSTRUMENT",
+            "maybe",
+            r#"cdb_execution: invalid MCP_INSTRUMENT="maybe": want on or off"#,
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cdb_execution"))
+            .env(var, value)
+            .env("MCP_METRICS_ADDR", "off")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim(), want);
+        assert!(!stderr.contains("hunter2"));
+    }
+}

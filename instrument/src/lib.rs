@@ -54,7 +54,7 @@ pub use config::{
     ENV_METRICS_ADDR, ENV_RUST_LOG, ENV_SERVICE, ENV_SERVICE_VERSION, LogFormat,
 };
 pub use error::InitError;
-pub use logs::{FlushReport, LokiStats};
+pub use logs::{FlushReport, LokiStats, last_flush_report};
 pub use metrics::LATENCY_BUCKETS;
 pub use metrics::http::HttpMetricsLayer;
 pub use server::CONTENT_TYPE;
@@ -131,6 +131,14 @@ pub fn router() -> Router {
 /// Keeps the instrumentation running; dropping it flushes held logs to Loki (bounded by
 /// [`logs::LokiConfig::flush_timeout`]) and stops the metrics listener.
 ///
+/// When log lines were lost (Loki refusing, hung or unreachable, a full queue), dropping the
+/// guard or calling [`Guard::shutdown`] writes one line to stderr saying how many and why:
+///
+/// `mcp-instrument: 52429 of 52429 log lines not delivered to Loki (shutdown 52429); last push error: refused: HTTP 500 Internal Server Error`
+///
+/// The same figures stay available afterwards from [`last_flush_report`]. Nothing is printed
+/// when every line was delivered.
+///
 /// The metrics recorder and the log subscriber stay installed (they are process-global);
 /// after the guard is gone, events meant for Loki are dropped and counted as `shutdown`.
 #[derive(Debug)]
@@ -171,13 +179,17 @@ impl Guard {
         self.loki.as_ref().map(logs::LokiHandle::stats)
     }
 
-    /// Flushes logs (bounded) and stops the background threads; returns the flush outcome.
+    /// Flushes logs (bounded) and stops the background threads; returns the flush outcome,
+    /// after printing its one-line summary on stderr when lines were lost (as a drop does).
     pub fn shutdown(mut self) -> Option<FlushReport> {
         self.stop()
     }
 
     fn stop(&mut self) -> Option<FlushReport> {
         let report = self.loki.take().map(logs::LokiHandle::shutdown);
+        if let Some(report) = &report {
+            logs::print_summary(report);
+        }
         if let Some(mut l) = self.listener.take() {
             l.stop();
         }

@@ -30,7 +30,7 @@ pub const CATEGORIES: [&str; 9] = [
 
 /// The Prometheus jobs the stack must have (CONTRACTS.md).
 pub const DEFAULT_JOBS: &str =
-    "prometheus,alertmanager,grafana,loki,promtail,cdb_services,node,redis,postgres";
+    "prometheus,alertmanager,grafana,loki,mcp_agent,cdb_services,node,redis,postgres";
 
 /// The CDB services whose `up` the PromQL smoke queries look at.
 pub const DEFAULT_CDB_SERVICES: &str = "cdb_core,cdb_risk,cdb_execution,cdb_ws";
@@ -181,7 +181,16 @@ fn components(e: &Endpoints, opts: &Options, r: &mut Report) {
         r.run(cat, "Promtail ready", || skipped("loki"));
     } else {
         r.run(cat, "Loki ready", || ready(&e.loki, "/ready"));
-        r.run(cat, "Promtail ready", || ready(&e.promtail, "/ready"));
+        if e.promtail_asked {
+            r.run(cat, "Promtail ready", || ready(&e.promtail, "/ready"));
+        } else {
+            r.run(cat, "Promtail ready", || {
+                (
+                    Status::Skip,
+                    "the agent collects the logs; Promtail is the fallback (--promtail-url checks it)".into(),
+                )
+            });
+        }
     }
     for a in &e.agent {
         let name = format!("mcp-agent {}", host_port(&a.url));

@@ -430,6 +430,9 @@ pub struct Endpoints {
     pub loki: Endpoint,
     /// Promtail.
     pub promtail: Endpoint,
+    /// `--promtail-url` was given: Promtail is the fallback log collector (the agent collects
+    /// logs by default), so it is checked only when asked for.
+    pub promtail_asked: bool,
     /// The agent's ports.
     pub agent: Vec<Endpoint>,
     /// The per-call timeout.
@@ -538,6 +541,8 @@ pub fn from_matches(m: &ArgMatches) -> Result<Endpoints, EndpointError> {
         grafana: one("grafana")?,
         loki: one("loki")?,
         promtail: one("promtail")?,
+        promtail_asked: m.value_source("promtail-url")
+            == Some(clap::parser::ValueSource::CommandLine),
         agent,
         timeout,
     })

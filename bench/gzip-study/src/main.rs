@@ -11,6 +11,10 @@
 
 use std::io::Write as _;
 
+#[cfg(feature = "dlmalloc")]
+#[global_allocator]
+static GLOBAL: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 #[inline(never)]
 fn study_fresh(text: &[u8], level: u32) -> usize {
     let mut enc = flate2::write::GzEncoder::new(

@@ -965,6 +965,134 @@ pub async fn shutdown_signal() {
     tracing::info!("Shutting down.");
 }
 
+/// Entry points for the fuzz targets (`fuzz/`, cargo-fuzz) and for the bounded corpus tests in
+/// `tests/fuzz_request_parsing_corpus.rs`, so both drive exactly the same code. Each takes
+/// arbitrary bytes and panics only when an invariant breaks. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// Splits `data` into `name: value` header pairs (one per line) the way a client could send
+    /// them, and runs every header parser of the request path on them.
+    pub fn request_headers(data: &[u8]) {
+        let mut headers = HeaderMap::new();
+        for line in data.split(|b| *b == b'\n') {
+            let (name, value) = match line.iter().position(|b| *b == b':') {
+                Some(i) => (&line[..i], &line[i + 1..]),
+                None => (&b"x-prometheus-scrape-timeout-seconds"[..], line),
+            };
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        for cap in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_secs(10),
+            MAX_DURATION,
+            Duration::MAX,
+        ] {
+            let t = scrape_timeout(&headers, cap);
+            assert!(t <= MAX_DURATION, "{t:?}");
+            assert!(t >= Duration::from_millis(50), "{t:?}");
+            // What an exporter does with it: must not overflow.
+            let _ = std::time::Instant::now() + t;
+        }
+        let _ = accepts_gzip(&headers);
+        if let Some(v) = headers.get(header::AUTHORIZATION) {
+            let _ = decode_basic(v);
+        }
+        for v in headers.values() {
+            if let Ok(text) = v.to_str() {
+                let _ = parse_timeout_seconds(text);
+            }
+        }
+    }
+
+    /// Everything else core parses from operator or client text: durations, the web config
+    /// file, Go-style flags.
+    pub fn core_parsers(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        if let Ok(d) = parse_duration(&text) {
+            assert!(d <= MAX_DURATION);
+        }
+        let _ = parse_timeout_seconds(&text);
+        let _ = crate::yaml::from_str::<WebConfigFile>(&text);
+        let args: Vec<std::ffi::OsString> = std::iter::once("prog".into())
+            .chain(text.split_whitespace().map(Into::into))
+            .collect();
+        let cmd = <WebArgs as clap::Args>::augment_args(clap::Command::new("prog"));
+        let cmd = <crate::logging::LogArgs as clap::Args>::augment_args(cmd);
+        let normalized = crate::cli::normalize_go_flags(&cmd, args);
+        if let Ok(m) = cmd.try_get_matches_from(normalized) {
+            let _ = <WebArgs as clap::FromArgMatches>::from_arg_matches(&m);
+        }
+        if text.starts_with(':') {
+            // Only the ":port" form: anything else would ask the resolver.
+            let _ = resolve_listen_address(&text);
+        }
+    }
+
+    /// Feeds `data` as the bytes of one client connection to the real connection handling
+    /// (hyper with our limits) serving a router like an exporter's, and reads what comes back.
+    pub fn http_request(data: &[u8]) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let args = WebArgs {
+                listen_address: vec![":0".into()],
+                telemetry_path: "/metrics".into(),
+                config_file: None,
+                max_scrape_timeout: Duration::from_secs(10),
+            };
+            let Ok(mut setup) = WebSetup::from_args(&args, ":0") else {
+                return;
+            };
+            setup.limits.header_read_timeout = Duration::from_millis(200);
+            let router = finish_router(
+                Router::new().route(
+                    "/metrics",
+                    get(|headers: HeaderMap| async move {
+                        let t = scrape_timeout(&headers, Duration::from_secs(10));
+                        let deadline = tokio::time::Instant::now() + t;
+                        let _ = deadline;
+                        metrics_response("demo_up 1\n", &headers)
+                    }),
+                ),
+                &setup,
+                LandingPage {
+                    name: "fuzz",
+                    description: "fuzz",
+                    version: "0",
+                    links: vec![],
+                },
+            );
+            let (mut client, server) = tokio::io::duplex(64 * 1024);
+            let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let limits = setup.limits;
+            let serve = serve_connection(TokioIo::new(server), router, stop_rx, &limits);
+            let talk = async move {
+                let _ = client.write_all(data).await;
+                let _ = client.shutdown().await;
+                let mut out = Vec::new();
+                let _ = client.read_to_end(&mut out).await;
+                out
+            };
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(serve, talk) })
+                    .await;
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,10 @@
 //! One Redis target: a persistent multiplexed connection (reconnected with backoff), and the
-//! pipelined round trips that fetch everything one scrape needs.
+//! fetch: the pipelined round trip of [`crate::pipeline`] plus the key checks, under the deadline.
 //!
 //! redis_exporter opens a new TCP connection (plus AUTH and CLIENT SETNAME) on every scrape, by
 //! design (#1096). We keep one connection per target and share it between concurrent scrapes
 //! (redis-rs multiplexes requests on it), so a scrape costs Redis exactly the commands it asks
-//! for. `INFO ALL`, `CONFIG GET`, `SLOWLOG LEN`, `SLOWLOG GET 1`, `LATENCY LATEST`, `LATENCY
-//! HISTOGRAM`, `CLIENT LIST` and the scripts go in one pipeline: one round trip.
+//! for.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -14,36 +13,11 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Pipeline, Value};
 
-use crate::conn::{Connection, Connector, ReplyBudget};
-use crate::keys::{KeyCheck, KeyReport};
-use crate::{Options, ScrapeError};
-
-/// The replies of one scrape, handed to the collectors.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    /// `INFO ALL`.
-    pub info: String,
-    /// `CONFIG GET ...` as `(key, value)` pairs; `None` when CONFIG is disabled or failed.
-    pub config: Option<Vec<(String, String)>>,
-    /// `SLOWLOG LEN`.
-    pub slowlog_len: Option<i64>,
-    /// `SLOWLOG GET 1`.
-    pub slowlog_last: Option<Value>,
-    /// `LATENCY LATEST`.
-    pub latency_latest: Option<Value>,
-    /// `LATENCY HISTOGRAM`.
-    pub latency_histogram: Option<Value>,
-    /// `CLIENT LIST`.
-    pub client_list: Option<String>,
-    /// `(file name, reply)` of each `--script`.
-    pub scripts: Vec<(String, Result<Value, String>)>,
-    /// Key checks.
-    pub keys: KeyReport,
-    /// Seconds to connect (+AUTH), 0 when the connection was reused.
-    pub connect_seconds: f64,
-    /// Seconds for the PING with `--ping-on-connect`.
-    pub ping_seconds: Option<f64>,
-}
+use crate::config::Options;
+use crate::connection::{Connection, Connector, ReplyBudget};
+use crate::error::{ScrapeError, classify};
+use crate::key_checks::{self, KeyCheck};
+use crate::pipeline::{self, Snapshot};
 
 struct ConnState {
     conn: Option<Connection>,
@@ -257,90 +231,24 @@ impl Target {
             snap.ping_seconds = Some(start.elapsed().as_secs_f64());
         }
 
-        let mut pipe = Pipeline::with_capacity(8 + opts.scripts.len());
-        pipe.cmd("INFO").arg("ALL");
-        let config_idx = if opts.config_command != "-" {
-            let mut c = redis::cmd(&opts.config_command);
-            c.arg("GET");
-            let star = self.config_star.load(std::sync::atomic::Ordering::Relaxed);
-            if opts.include_config_metrics || star {
-                c.arg("*");
-            } else {
-                c.arg(CONFIG_KEYS);
-            }
-            pipe.add_command(c);
-            Some(pipe.len() - 1)
-        } else {
-            None
-        };
-        pipe.cmd("SLOWLOG").arg("LEN");
-        pipe.cmd("SLOWLOG").arg("GET").arg(1);
-        pipe.cmd("LATENCY").arg("LATEST");
-        let histogram_idx = if opts.exclude_latency_histogram_metrics {
-            None
-        } else {
-            pipe.cmd("LATENCY").arg("HISTOGRAM");
-            Some(pipe.len() - 1)
-        };
-        let clients_idx = if opts.export_client_list {
-            pipe.cmd("CLIENT").arg("LIST");
-            Some(pipe.len() - 1)
-        } else {
-            None
-        };
-        let scripts_start = pipe.len();
-        for script in &opts.scripts {
-            pipe.cmd("EVAL").arg(&script.body).arg(0);
+        let star = self.config_star.load(std::sync::atomic::Ordering::Relaxed);
+        let commands = pipeline::commands(opts, star);
+        let mut pipe = Pipeline::with_capacity(commands.len());
+        let mut slots = Vec::with_capacity(commands.len());
+        for (slot, cmd) in commands {
+            pipe.add_command(cmd);
+            slots.push(slot);
         }
-        let n = pipe.len();
         let replies = conn
-            .req_packed_commands(&pipe, 0, n)
+            .req_packed_commands(&pipe, 0, pipe.len())
             .await
             .map_err(|e| classify(&e))?;
-        let mut replies = replies.into_iter();
-        let mut next = || replies.next().unwrap_or(Value::Nil);
-
-        snap.info = match next() {
-            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Value::VerbatimString { text, .. } => text,
-            Value::SimpleString(s) => s,
-            Value::ServerError(e) => return Err(classify_code(e.code())),
-            _ => return Err(ScrapeError::Protocol("INFO returned no text".into())),
-        };
-        if config_idx.is_some() {
-            let reply = next();
-            if matches!(reply, Value::ServerError(_)) {
-                self.config_star
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            snap.config = config_pairs(reply);
-        }
-        snap.slowlog_len = match next() {
-            Value::Int(n) => Some(n),
-            _ => None,
-        };
-        snap.slowlog_last = ok_value(next());
-        snap.latency_latest = ok_value(next());
-        if histogram_idx.is_some() {
-            snap.latency_histogram = ok_value(next());
-        }
-        if clients_idx.is_some() {
-            snap.client_list = match next() {
-                Value::BulkString(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-                Value::VerbatimString { text, .. } => Some(text),
-                _ => None,
-            };
-        }
-        debug_assert_eq!(scripts_start, n - opts.scripts.len());
-        for script in &opts.scripts {
-            let reply = match next() {
-                Value::ServerError(e) => Err(e.details().unwrap_or("script error").to_owned()),
-                v => Ok(v),
-            };
-            snap.scripts.push((script.name.clone(), reply));
+        if snap.read(&slots, replies, opts)?.config_refused {
+            self.config_star
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if !checks.is_empty() {
-            snap.keys = crate::keys::run(&mut conn, checks, opts).await?;
+            snap.keys = key_checks::run(&mut conn, checks, opts).await?;
         }
         Ok(snap)
     }
@@ -360,94 +268,6 @@ impl Target {
                 None => tracing::info!(target_addr = %self.display, "Redis scrape succeeded."),
             }
             *last = now;
-        }
-    }
-}
-
-/// Only the settings the default families need (Redis 7 takes several patterns; 6.x answers
-/// with an error, and then we retry with `*` next time — see `config_pairs`).
-const CONFIG_KEYS: &[&str] = &[
-    "maxmemory",
-    "maxclients",
-    "io-threads",
-    "databases",
-    "client-output-buffer-limit",
-];
-
-fn ok_value(v: Value) -> Option<Value> {
-    match v {
-        Value::ServerError(_) | Value::Nil => None,
-        v => Some(v),
-    }
-}
-
-fn config_pairs(v: Value) -> Option<Vec<(String, String)>> {
-    let items = match v {
-        Value::Array(items) => items,
-        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-        _ => return None,
-    };
-    let mut out = Vec::with_capacity(items.len() / 2);
-    let mut it = items.into_iter();
-    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        if let (Some(k), Some(v)) = (text(&k), text(&v)) {
-            out.push((k, v));
-        }
-    }
-    Some(out)
-}
-
-/// The text of a string reply.
-pub fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Double(d) => Some(d.to_string()),
-        _ => None,
-    }
-}
-
-fn classify_code(code: &str) -> ScrapeError {
-    if code.eq_ignore_ascii_case("NOAUTH") || code.eq_ignore_ascii_case("WRONGPASS") {
-        ScrapeError::Auth(code.to_owned())
-    } else {
-        ScrapeError::Protocol(format!("server error {code}"))
-    }
-}
-
-/// A connection-setup error (AUTH, HELLO, SELECT) as a category.
-pub fn classify_connect(e: &redis::RedisError) -> ScrapeError {
-    match classify(e) {
-        ScrapeError::Protocol(msg) => ScrapeError::Connect(msg),
-        other => other,
-    }
-}
-
-/// Maps a redis-rs error to a stable category. The text never includes the URL (it could carry
-/// a password), only the error kind.
-pub fn classify(e: &redis::RedisError) -> ScrapeError {
-    use redis::ErrorKind;
-    if e.is_timeout() {
-        return ScrapeError::Timeout;
-    }
-    match e.kind() {
-        ErrorKind::AuthenticationFailed => ScrapeError::Auth("authentication failed".into()),
-        ErrorKind::IoError => ScrapeError::Connect(if e.is_connection_refusal() {
-            "connection refused".into()
-        } else {
-            "connection lost".into()
-        }),
-        _ => {
-            let code = e.code().unwrap_or("");
-            if code == "NOAUTH" || code == "WRONGPASS" {
-                ScrapeError::Auth(code.to_owned())
-            } else if e.is_connection_dropped() || e.is_connection_refusal() || e.is_io_error() {
-                ScrapeError::Connect("connection lost".into())
-            } else {
-                ScrapeError::Protocol(format!("{:?}", e.kind()))
-            }
         }
     }
 }

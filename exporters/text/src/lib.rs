@@ -12,6 +12,8 @@
 //! - [`Encoder`]: the family writer (`# HELP`, `# TYPE`, samples, histogram and summary series)
 //!   that refuses to write a family name twice, so one body never holds two families of one name.
 //!
+//! With the `process` feature, [`process`] samples client_golang's `process_*` values from `/proc`.
+//!
 //! The writer does not sort: callers that want client_golang's order (families by name, series by
 //! label values) write them in that order.
 //!
@@ -33,6 +35,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 // The README's example is compiled and run as a doc test.
 #[cfg(doctest)]
@@ -40,6 +43,8 @@
 struct ReadmeDoctest;
 
 mod float;
+#[cfg(feature = "process")]
+pub mod process;
 
 pub use float::write_float;
 

@@ -15,7 +15,10 @@
 //! * the memory held in flight is counted in the same bound, so the bound holds during an
 //!   outage of any length;
 //! * [`LokiHandle::shutdown`] flushes within [`LokiConfig::flush_timeout`] and counts what it
-//!   could not deliver as `shutdown`.
+//!   could not deliver as `shutdown`; its [`FlushReport`] says how many events never reached
+//!   Loki and why, and a dropped handle (or [`crate::Guard`]) prints that as one stderr line;
+//! * delivery is at-least-once: a batch whose push timed out is sent again, and counted
+//!   (`mcp_log_batches_retried_unknown_total`), because Loki may have stored it.
 //!
 //! Use it on its own with any subscriber:
 //!
@@ -137,6 +140,13 @@ pub struct LokiStats {
     pub push_errors: u64,
     /// Batches delivered.
     pub batches_sent: u64,
+    /// Pushes of a batch retried after an attempt whose outcome is unknown (it timed out, or the
+    /// connection broke after the request was sent): delivery is at-least-once, so Loki may
+    /// store such a batch twice (`mcp_log_batches_retried_unknown_total`).
+    pub batches_retried_unknown: u64,
+    /// Of [`LokiStats::dropped_shutdown`], the events of a request cut off by the flush deadline
+    /// before Loki answered: counted as not delivered, though Loki may have stored them.
+    pub shutdown_in_doubt: u64,
     /// Events held right now (queued plus in flight).
     pub held_events: u64,
     /// Bytes held right now.
@@ -154,14 +164,71 @@ impl LokiStats {
 }
 
 /// What [`LokiHandle::shutdown`] achieved.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FlushReport {
     /// Counters after the flush.
     pub stats: LokiStats,
-    /// True when the shipper finished within the deadline.
+    /// True only when every event the shipper was given reached Loki: it finished within the
+    /// deadline **and** [`FlushReport::undelivered`] is 0.
     pub completed: bool,
+    /// True when the shipper thread stopped within the deadline, whatever it delivered.
+    pub finished_in_time: bool,
+    /// Events that never reached Loki, over the shipper's whole life: every drop, whatever the
+    /// reason (`stats.dropped_total()`).
+    pub undelivered: u64,
+    /// Why the last failed push failed (`refused: HTTP 500 Internal Server Error`,
+    /// `hung: no answer within 10s`, `unreachable: …`), when the last push did not succeed.
+    pub last_error: Option<String>,
     /// How long the flush took.
     pub elapsed: Duration,
+}
+
+impl FlushReport {
+    /// The one stderr line [`crate::Guard`] prints at shutdown when events were lost, `None`
+    /// when everything was delivered:
+    ///
+    /// `mcp-instrument: 52429 of 52429 log lines not delivered to Loki (shutdown 52429); last push error: refused: HTTP 500 Internal Server Error`
+    pub fn summary(&self) -> Option<String> {
+        if self.undelivered == 0 {
+            return None;
+        }
+        let s = &self.stats;
+        let total = s.sent + self.undelivered + s.held_events;
+        let mut reasons = Vec::new();
+        for (name, n) in [
+            ("queue_full", s.dropped_queue_full),
+            ("bytes_limit", s.dropped_bytes_limit),
+            ("rejected", s.dropped_rejected),
+            ("shutdown", s.dropped_shutdown),
+        ] {
+            if n > 0 {
+                reasons.push(format!("{name} {n}"));
+            }
+        }
+        let mut line = format!(
+            "mcp-instrument: {} of {total} log lines not delivered to Loki ({})",
+            self.undelivered,
+            reasons.join(", ")
+        );
+        if s.shutdown_in_doubt > 0 {
+            line.push_str(&format!(
+                "; {} of them were in a push cut off unanswered, which Loki may have stored",
+                s.shutdown_in_doubt
+            ));
+        }
+        if !self.finished_in_time {
+            line.push_str("; the shipper did not stop in time");
+        }
+        match &self.last_error {
+            Some(why) => line.push_str(&format!("; last push error: {why}")),
+            None if s.dropped_shutdown > 0 => {
+                line.push_str("; flush deadline passed");
+            }
+            None => {}
+        }
+        // One line, whatever an error text held.
+        Some(line.replace(['\n', '\r'], " "))
+    }
 }
 
 /// Owner's side of a shipper: counters, and the bounded shutdown flush.
@@ -173,7 +240,7 @@ pub struct LokiHandle {
     done: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
     flush_timeout: Duration,
     finished: bool,
-    completed: bool,
+    finished_in_time: bool,
 }
 
 impl LokiHandle {
@@ -197,6 +264,9 @@ impl LokiHandle {
     /// Stops accepting events and flushes what is held, within the configured
     /// [`LokiConfig::flush_timeout`]. Never hangs: a hung Loki costs at most the timeout.
     /// Dropping the handle does the same.
+    ///
+    /// The report says how many events were never delivered and why; unlike dropping the
+    /// handle, this prints nothing: the caller has the report.
     pub fn shutdown(mut self) -> FlushReport {
         let timeout = self.flush_timeout;
         self.flush(timeout)
@@ -217,23 +287,61 @@ impl LokiHandle {
             // The shipper obeys the deadline itself; the margin covers its last bookkeeping on a
             // loaded machine.
             let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-            self.completed = match done.recv_timeout(timeout + Duration::from_secs(2)) {
+            self.finished_in_time = match done.recv_timeout(timeout + Duration::from_secs(2)) {
                 Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => true,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
             };
         }
-        FlushReport {
-            stats: stats_of(&self.shared),
-            completed: self.completed,
+        let stats = stats_of(&self.shared);
+        let undelivered = stats.dropped_total();
+        let report = FlushReport {
+            stats,
+            completed: self.finished_in_time && undelivered == 0 && stats.held_events == 0,
+            finished_in_time: self.finished_in_time,
+            undelivered,
+            last_error: self.shared.failure(),
             elapsed: start.elapsed(),
-        }
+        };
+        record_report(&report);
+        report
     }
 }
 
 impl Drop for LokiHandle {
     fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
         let timeout = self.flush_timeout;
-        self.flush(timeout);
+        let report = self.flush(timeout);
+        print_summary(&report);
+    }
+}
+
+/// The report of the latest shutdown flush in this process.
+static LAST_REPORT: std::sync::Mutex<Option<FlushReport>> = std::sync::Mutex::new(None);
+
+fn record_report(report: &FlushReport) {
+    *LAST_REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+}
+
+/// The report of the latest shutdown flush in this process (by [`crate::Guard`]'s drop or
+/// [`LokiHandle::shutdown`]), so the number of undelivered events stays available after the
+/// guard is gone and `/metrics` can no longer be scraped.
+pub fn last_flush_report() -> Option<FlushReport> {
+    LAST_REPORT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// Writes [`FlushReport::summary`] to stderr, when there is one. Straight to stderr, not
+/// through `tracing`: the subscriber's Loki layer is closed by now, and the console layer may
+/// be off.
+pub(crate) fn print_summary(report: &FlushReport) {
+    if let Some(line) = report.summary() {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
 
@@ -247,6 +355,8 @@ fn stats_of(shared: &Shared) -> LokiStats {
         dropped_shutdown: c.dropped[3].load(Relaxed),
         push_errors: c.push_errors.load(Relaxed),
         batches_sent: c.batches_sent.load(Relaxed),
+        batches_retried_unknown: c.retried_unknown.load(Relaxed),
+        shutdown_in_doubt: c.shutdown_in_doubt.load(Relaxed),
         held_events: shared.held_events.load(Relaxed) as u64,
         held_bytes: shared.held_bytes.load(Relaxed) as u64,
     }
@@ -308,7 +418,7 @@ pub fn loki(cfg: LokiConfig) -> Result<(LokiLayer, LokiHandle), InitError> {
             done: std::sync::Mutex::new(done_rx),
             flush_timeout: cfg.flush_timeout,
             finished: false,
-            completed: false,
+            finished_in_time: false,
         },
     ))
 }
@@ -386,6 +496,13 @@ pub(crate) fn render(out: &mut Vec<crate::metrics::Builtin<'_>>, s: &LokiStats) 
         Counter,
         None,
         s.push_errors as f64,
+    ));
+    out.push(Builtin::one(
+        "mcp_log_batches_retried_unknown_total",
+        "Log batch pushes retried after an attempt with an unknown outcome (timed out or cut off); Loki may store such a batch twice.",
+        Counter,
+        None,
+        s.batches_retried_unknown as f64,
     ));
     out.push(Builtin::one(
         "mcp_log_queue_events",

@@ -67,6 +67,12 @@ pub(crate) struct Counters {
     pub dropped: [AtomicU64; 4],
     pub push_errors: AtomicU64,
     pub batches_sent: AtomicU64,
+    /// Pushes of a batch retried after an attempt whose outcome is unknown (it timed out or
+    /// was cut off after the request was sent): Loki may end up storing that batch twice.
+    pub retried_unknown: AtomicU64,
+    /// Of the events dropped at shutdown, those in a request whose outcome is unknown: Loki
+    /// may have stored them after all.
+    pub shutdown_in_doubt: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -88,6 +94,9 @@ pub(crate) struct Shared {
     /// Set by [`super::LokiHandle::flush_now`]: push everything queued without waiting.
     pub flush_requested: AtomicBool,
     pub counters: Counters,
+    /// Why the latest failed push failed (`refused: HTTP 500 …`, `hung: …`), for the shutdown
+    /// report; cleared by a delivered batch.
+    pub last_failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -110,6 +119,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             flush_requested: AtomicBool::new(false),
             counters: Counters::default(),
+            last_failure: Mutex::new(None),
         }
     }
 
@@ -117,6 +127,17 @@ impl Shared {
         // A panic while holding this lock cannot leave the deque inconsistent (push/pop only),
         // so a poisoned lock is still usable.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_failure(&self, why: Option<String>) {
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn count_drop(&self, reason: DropReason, n: u64) {

@@ -33,8 +33,11 @@ enum Outcome {
     Delivered,
     /// 4xx other than 429: the batch is bad, retrying cannot help.
     Rejected,
-    /// The flush deadline passed.
-    OutOfTime,
+    /// The flush deadline passed; `in_doubt` when the last attempt's outcome is unknown (a
+    /// request cut off after it was sent: Loki may have stored the batch).
+    OutOfTime {
+        in_doubt: bool,
+    },
 }
 
 impl Shipper {
@@ -103,8 +106,11 @@ impl Shipper {
                     c.batches_sent.fetch_add(1, Relaxed);
                 }
                 Outcome::Rejected => self.shared.count_drop(DropReason::Rejected, events as u64),
-                Outcome::OutOfTime => {
+                Outcome::OutOfTime { in_doubt } => {
                     self.shared.count_drop(DropReason::Shutdown, events as u64);
+                    if in_doubt {
+                        c.shutdown_in_doubt.fetch_add(events as u64, Relaxed);
+                    }
                     let (n, b) = self.shared.drain_all();
                     self.shared.release(n, b);
                     self.shared.count_drop(DropReason::Shutdown, n as u64);
@@ -154,12 +160,18 @@ impl Shipper {
 
     async fn push_with_retries(&mut self, body: &[u8], failing: &mut bool) -> Outcome {
         let mut attempt: u32 = 0;
+        // Whether the previous attempt may have reached Loki although we saw no answer.
+        let mut in_doubt = false;
         loop {
             let deadline = self.deadline();
             if let Some(d) = deadline
                 && Instant::now() >= d
             {
-                return Outcome::OutOfTime;
+                return Outcome::OutOfTime { in_doubt };
+            }
+            if in_doubt {
+                // At-least-once: the batch goes again, so Loki may store it twice.
+                self.shared.counters.retried_unknown.fetch_add(1, Relaxed);
             }
             let mut timeout = self.cfg.request_timeout;
             if let Some(d) = deadline {
@@ -189,7 +201,12 @@ impl Shipper {
                     let d = self.deadline().unwrap_or_else(Instant::now);
                     match tokio::time::timeout_at(d.into(), send).await {
                         Ok(r) => r,
-                        Err(_) => return Outcome::OutOfTime,
+                        Err(_) => {
+                            self.shared.set_failure(Some(
+                                "hung: no answer by the flush deadline".to_owned(),
+                            ));
+                            return Outcome::OutOfTime { in_doubt: true };
+                        }
                     }
                 }
             };
@@ -199,22 +216,44 @@ impl Shipper {
                         *failing = false;
                         tracing::info!(url = %self.url, "Loki push recovered.");
                     }
+                    self.shared.set_failure(None);
                     return Outcome::Delivered;
                 }
                 Ok(resp) => {
                     let status = resp.status();
                     self.shared.counters.push_errors.fetch_add(1, Relaxed);
+                    // Loki answered: the batch was not stored, a retry cannot duplicate it.
+                    in_doubt = false;
                     if status.as_u16() != 429 && !status.is_server_error() {
                         let text = resp.text().await.unwrap_or_default();
                         let text: String = text.chars().take(300).collect();
                         tracing::warn!(url = %self.url, status = status.as_u16(), error = %text, "Loki rejected a batch; dropping it.");
+                        self.shared
+                            .set_failure(Some(format!("rejected: HTTP {status}")));
                         return Outcome::Rejected;
                     }
+                    self.shared
+                        .set_failure(Some(format!("refused: HTTP {status}")));
                     format!("HTTP {status}")
                 }
                 Err(error) => {
                     self.shared.counters.push_errors.fetch_add(1, Relaxed);
-                    error_chain(&error)
+                    let chain = error_chain(&error);
+                    // A connect error never sent the batch; a timeout or a connection cut
+                    // afterwards may have delivered it without our seeing the answer.
+                    in_doubt = !error.is_connect();
+                    let why = if error.is_connect() {
+                        format!("unreachable: {chain}")
+                    } else if error.is_timeout() && timeout < self.cfg.request_timeout {
+                        // The request's timeout had been shortened to the flush deadline.
+                        "hung: no answer by the flush deadline".to_owned()
+                    } else if error.is_timeout() {
+                        format!("hung: no answer within {:?}", self.cfg.request_timeout)
+                    } else {
+                        format!("failed: {chain}")
+                    };
+                    self.shared.set_failure(Some(why));
+                    chain
                 }
             };
             if !*failing {

@@ -58,9 +58,7 @@ impl Telemetry {
             None,
             f64::from(u8::from(self.ready.load(Relaxed))),
         ));
-        if let Some(s) = process::sample() {
-            process::families(&mut builtins, &s);
-        }
+        process::families(&mut builtins);
         if let Some(rt) = &self.runtime {
             rt.families(&mut builtins);
         }
@@ -68,6 +66,15 @@ impl Telemetry {
         if let Some(stats) = &loki {
             crate::logs::render(&mut builtins, stats);
         }
+        builtins.push(Builtin {
+            name: recorder::REJECTED_SERIES,
+            help: "Series registered through the metrics facade but not exposed, by reason: reserved_name (named like a family mcp-instrument writes itself) or type_conflict (the name has another type already).",
+            kind: MetricType::Counter,
+            samples: recorder::Rejected::ALL
+                .iter()
+                .map(|&r| (Some(("reason", r.as_str())), self.registry.rejected(r) as f64))
+                .collect(),
+        });
         builtins.sort_by_key(|b| b.name);
         let mut out = String::with_capacity(64 * 1024);
         let mut enc = Encoder::new(&mut out);
@@ -195,10 +202,77 @@ mod tests {
             "http_server_request_duration_seconds_bucket{service=\"svc\",instance=\"box\\\"1\",route=\"/a\",le=\"0.005\"} 1\n",
             "http_server_request_duration_seconds_count{service=\"svc\",instance=\"box\\\"1\",route=\"/a\"} 1\n",
             "# TYPE process_cpu_seconds_total counter\n",
+            "# TYPE process_threads gauge\n",
             "# TYPE tokio_runtime_workers gauge\n",
             "# TYPE mcp_ready gauge\n",
         ] {
             assert!(body.contains(want), "missing {want:?} in\n{body}");
         }
+    }
+
+    #[test]
+    fn a_metric_named_like_a_built_in_family_is_rejected_and_counted() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let t = telemetry(&rt);
+        let r = recorder::Recorder(Arc::clone(&t.registry));
+        ::metrics::with_local_recorder(&r, || {
+            // Scrape-time families: rejected whatever the type.
+            ::metrics::counter!("process_cpu_seconds_total").absolute(987_654_321);
+            ::metrics::gauge!("mcp_log_queue_bytes").set(987_654_321.0);
+            ::metrics::gauge!("mcp_ready", "k" => "a").set(987_654_321.0);
+            ::metrics::gauge!("mcp_ready", "k" => "b").set(987_654_321.0);
+            // The HTTP layer's family with another type: rejected; with its own type it is the
+            // same family (the handle feeds it).
+            ::metrics::gauge!(http::REQUESTS_TOTAL).set(987_654_321.0);
+            ::metrics::counter!(http::REQUESTS_TOTAL, "route" => "/b").increment(2);
+            // A user family registered twice with two types: the first type stays.
+            ::metrics::counter!("zz_orders_total", "venue" => "b").increment(1);
+            ::metrics::gauge!("zz_orders_total", "venue" => "c").set(987_654_321.0);
+            // A name sanitized into a reserved one is caught too.
+            ::metrics::counter!("process.max.fds").increment(987_654_321);
+        });
+        let body = t.render();
+        mcp_testkit::promtool_check_metrics(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        let mut names: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all, "a family written twice:\n{body}");
+        assert!(
+            !body.contains("987654321") && !body.contains("9.87654321e+08"),
+            "{body}"
+        );
+        assert!(body.contains("# TYPE process_cpu_seconds_total counter\n"));
+        assert!(body.contains("# TYPE mcp_log_queue_bytes gauge\n"));
+        assert!(body.contains("# TYPE zz_orders_total counter\n"));
+        assert!(body.contains(
+            "http_server_requests_total{service=\"svc\",instance=\"box\\\"1\",route=\"/b\"} 2\n"
+        ));
+        let rejected = |reason: &str| {
+            format!(
+                "mcp_metrics_series_rejected_total{{service=\"svc\",instance=\"box\\\"1\",reason=\"{reason}\"}}"
+            )
+        };
+        assert!(
+            body.contains(&format!("{} 6\n", rejected("reserved_name"))),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!("{} 1\n", rejected("type_conflict"))),
+            "{body}"
+        );
+        // A recorded metric may use the counter's name no more than any other built-in.
+        ::metrics::with_local_recorder(&r, || {
+            ::metrics::counter!(recorder::REJECTED_SERIES).increment(1);
+        });
+        assert!(
+            t.render()
+                .contains(&format!("{} 7\n", rejected("reserved_name")))
+        );
     }
 }

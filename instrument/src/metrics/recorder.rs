@@ -11,10 +11,10 @@
 //! * each series' label text formatted once, at registration, so a scrape only writes values,
 //!   in a stable order (families by name, series by labels).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use mcp_text_format::{Encoder, Escaped, LabelSet as _, MetricType};
 use metrics::{
@@ -143,6 +143,50 @@ pub(crate) struct Registry {
     histograms: RwLock<KeyMap<HistogramCell>>,
     families: RwLock<BTreeMap<String, Family>>,
     help: RwLock<HashMap<String, String>>,
+    /// Series not exposed, by [`Rejected`] reason; exported as [`REJECTED_SERIES`].
+    rejected: [AtomicU64; 2],
+    /// Family names already warned about: one log line per name, not per series.
+    warned: Mutex<HashSet<String>>,
+}
+
+/// Name of the counter of series registered through the facade but not exposed.
+pub(crate) const REJECTED_SERIES: &str = "mcp_metrics_series_rejected_total";
+
+/// Why a series registered through the `metrics` facade is not exposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    /// Named like a family mcp-instrument writes itself (process, runtime, log shipper, build
+    /// and readiness families, or an HTTP layer family with another type).
+    ReservedName = 0,
+    /// A family of that name was registered earlier with another type.
+    TypeConflict = 1,
+}
+
+impl Rejected {
+    pub(crate) const ALL: [Rejected; 2] = [Rejected::ReservedName, Rejected::TypeConflict];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Rejected::ReservedName => "reserved_name",
+            Rejected::TypeConflict => "type_conflict",
+        }
+    }
+}
+
+/// Whether a recorded family named `name` of type `kind` would clash with a family written at
+/// scrape time (any type) or by the HTTP layer (another type). The built-in family wins.
+fn reserved(name: &str, kind: MetricType) -> bool {
+    const SCRAPE_TIME: [&str; 3] = ["mcp_build_info", "mcp_ready", REJECTED_SERIES];
+    const SCRAPE_TIME_PREFIXES: [&str; 2] = ["mcp_log_", "tokio_runtime_"];
+    let http = match name {
+        super::http::REQUESTS_TOTAL | super::http::ROUTE_OVERFLOW => Some(MetricType::Counter),
+        super::http::REQUEST_DURATION => Some(MetricType::Histogram),
+        _ => None,
+    };
+    SCRAPE_TIME.contains(&name)
+        || mcp_text_format::process::NAMES.contains(&name)
+        || SCRAPE_TIME_PREFIXES.iter().any(|p| name.starts_with(p))
+        || http.is_some_and(|k| k != kind)
 }
 
 impl Registry {
@@ -170,6 +214,8 @@ impl Registry {
             histograms: RwLock::default(),
             families: RwLock::default(),
             help: RwLock::default(),
+            rejected: Default::default(),
+            warned: Mutex::default(),
         }
     }
 
@@ -192,24 +238,49 @@ impl Registry {
         out
     }
 
+    /// Adds a series to its family, or rejects it (the handle still works, its values are just
+    /// not exposed): one body never holds two families of one name.
     fn add_series(&self, key: &Key, kind: MetricType, cell: Cell) {
         let name = sanitize_name(key.name());
-        let labels = self.labels_of(key);
-        let mut families = self.families.write().unwrap_or_else(|p| p.into_inner());
-        let family = families.entry(name).or_insert_with(|| Family {
-            kind,
-            series: Vec::new(),
-        });
-        // The same name registered as another kind cannot be exposed; the handle still works.
-        if family.kind != kind {
-            return;
+        let rejected = if reserved(&name, kind) {
+            Rejected::ReservedName
+        } else {
+            let labels = self.labels_of(key);
+            let mut families = self.families.write().unwrap_or_else(|p| p.into_inner());
+            let family = families.entry(name.clone()).or_insert_with(|| Family {
+                kind,
+                series: Vec::new(),
+            });
+            if family.kind == kind {
+                if let Err(at) = family
+                    .series
+                    .binary_search_by(|s| s.labels.as_str().cmp(&labels))
+                {
+                    family.series.insert(at, Series { labels, cell });
+                }
+                return;
+            }
+            Rejected::TypeConflict
+        };
+        self.rejected[rejected as usize].fetch_add(1, Relaxed);
+        // Logged with no registry lock held: a subscriber may record metrics itself.
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone());
+        if first {
+            tracing::warn!(
+                metric = %name,
+                reason = rejected.as_str(),
+                "Metric not exposed: its name is taken by another family; counted in {REJECTED_SERIES}."
+            );
         }
-        if let Err(at) = family
-            .series
-            .binary_search_by(|s| s.labels.as_str().cmp(&labels))
-        {
-            family.series.insert(at, Series { labels, cell });
-        }
+    }
+
+    /// Series rejected so far, by reason.
+    pub(crate) fn rejected(&self, reason: Rejected) -> u64 {
+        self.rejected[reason as usize].load(Relaxed)
     }
 
     fn get_or_create<T>(

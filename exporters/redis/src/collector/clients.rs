@@ -6,14 +6,11 @@ use mcp_exporter_core::MetricSet;
 use super::Scrape;
 
 /// Writes `connected_clients_details`.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     let Some(list) = &s.snap.client_list else {
         return;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
+    let now = s.now;
     for line in list.lines() {
         let mut f = std::collections::HashMap::new();
         for part in line.split(' ') {
@@ -43,7 +40,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             labels.push(("port", port));
         }
         out.gauge(
-            s.name("connected_clients_details"),
+            "redis_connected_clients_details",
             "Details about connected clients",
             &labels,
             1.0,

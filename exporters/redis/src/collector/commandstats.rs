@@ -11,14 +11,14 @@ use mcp_exporter_core::MetricSet;
 use redis::Value;
 
 use super::Scrape;
-use crate::info::parse_kv;
-use crate::target::text;
+use crate::info_parser::parse_kv;
+use crate::pipeline::text;
 
 /// Writes the per-command families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     // (calls, usec) per command, for the summary's and histogram's _count/_sum.
     let mut totals: HashMap<&str, (f64, f64)> = HashMap::new();
-    for field in &s.info.fields {
+    for field in s.info.fields() {
         let Some(cmd) = field.key.strip_prefix("cmdstat_") else {
             continue;
         };
@@ -38,20 +38,20 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         };
         let labels = [("cmd", cmd)];
         out.counter(
-            s.name("commands_total"),
+            "redis_commands_total",
             "Total number of calls per command",
             &labels,
             calls,
         );
         out.counter(
-            s.name("commands_duration_seconds_total"),
+            "redis_commands_duration_seconds_total",
             "Total amount of time in seconds spent per command",
             &labels,
             usec / 1e6,
         );
         if let Some(rejected) = rejected {
             out.counter(
-                s.name("commands_rejected_calls_total"),
+                "redis_commands_rejected_calls_total",
                 "Total number of errors within command execution per command",
                 &labels,
                 rejected,
@@ -59,7 +59,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         }
         if let Some(failed) = failed {
             out.counter(
-                s.name("commands_failed_calls_total"),
+                "redis_commands_failed_calls_total",
                 "Total number of errors prior command execution per command",
                 &labels,
                 failed,
@@ -68,7 +68,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         totals.insert(cmd, (calls, usec));
     }
 
-    for field in &s.info.fields {
+    for field in s.info.fields() {
         let Some(cmd) = field.key.strip_prefix("latency_percentiles_usec_") else {
             continue;
         };
@@ -81,7 +81,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (calls, usec) = totals.get(cmd).copied().unwrap_or((0.0, 0.0));
         out.summary(
-            s.name("latency_percentiles_usec"),
+            "redis_latency_percentiles_usec",
             "A summary of latency percentile distribution per command",
             &[("cmd", cmd)],
             quantiles,
@@ -94,7 +94,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         for (cmd, buckets, calls) in parse_histogram(hist) {
             let usec = totals.get(cmd.as_str()).map(|t| t.1).unwrap_or(0.0);
             out.histogram(
-                s.name("commands_latencies_usec"),
+                "redis_commands_latencies_usec",
                 "A histogram of latencies per command",
                 &[("cmd", cmd.as_str())],
                 buckets,

@@ -7,6 +7,25 @@ use mcp_exporter_core::MetricSet;
 
 use super::Scrape;
 
+/// `(setting, full name, HELP)` of the settings exported as their own family.
+const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "maxmemory",
+        "redis_config_maxmemory",
+        "config_maxmemory metric",
+    ),
+    (
+        "maxclients",
+        "redis_config_maxclients",
+        "config_maxclients metric",
+    ),
+    (
+        "io-threads",
+        "redis_config_io_threads",
+        "config_io_threads metric",
+    ),
+];
+
 /// Settings whose values are secrets.
 const SECRET_KEYS: &[&str] = &[
     "requirepass",
@@ -17,19 +36,14 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Writes the CONFIG families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     let Some(config) = &s.snap.config else {
         return;
     };
     for (key, value) in config {
-        let name = match key.as_str() {
-            "maxmemory" => Some("config_maxmemory"),
-            "maxclients" => Some("config_maxclients"),
-            "io-threads" => Some("config_io_threads"),
-            _ => None,
-        };
-        if let (Some(name), Ok(v)) = (name, value.parse::<f64>()) {
-            out.gauge(s.name(name), format!("{name} metric"), &[], v);
+        let row = SETTINGS.iter().find(|(k, _, _)| k == key);
+        if let (Some((_, name, help)), Ok(v)) = (row, value.parse::<f64>()) {
+            out.gauge(*name, *help, &[], v);
         }
         if key == "client-output-buffer-limit" {
             // "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
@@ -43,17 +57,12 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                 ) else {
                     continue;
                 };
-                let name = s.name("config_client_output_buffer_limit_bytes");
+                let name = "redis_config_client_output_buffer_limit_bytes";
                 let help = "The configured buffer limits per client class";
-                out.gauge(
-                    name.clone(),
-                    help,
-                    &[("class", class), ("limit", "hard")],
-                    hard,
-                );
+                out.gauge(name, help, &[("class", class), ("limit", "hard")], hard);
                 out.gauge(name, help, &[("class", class), ("limit", "soft")], soft);
                 out.gauge(
-                    s.name("config_client_output_buffer_limit_overcome_seconds"),
+                    "redis_config_client_output_buffer_limit_overcome_seconds",
                     "How long for buffer limits per client class to be exceeded before replicas are dropped",
                     &[("class", class), ("limit", "soft")],
                     secs,
@@ -67,14 +76,14 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                 value.as_str()
             };
             out.gauge(
-                s.name("config_key_value"),
+                "redis_config_key_value",
                 "Config key and value",
                 &[("key", key.as_str()), ("value", shown)],
                 1.0,
             );
             if let Ok(v) = value.parse::<f64>() {
                 out.gauge(
-                    s.name("config_value"),
+                    "redis_config_value",
                     "Config key and value as metric",
                     &[("key", key.as_str())],
                     v,

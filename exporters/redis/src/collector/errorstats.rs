@@ -3,11 +3,11 @@
 use mcp_exporter_core::MetricSet;
 
 use super::Scrape;
-use crate::info::parse_kv;
+use crate::info_parser::parse_kv;
 
 /// Writes `errors_total`.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
-    for field in &s.info.fields {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
+    for field in s.info.fields() {
         let Some(err) = field.key.strip_prefix("errorstat_") else {
             continue;
         };
@@ -16,7 +16,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             .and_then(|(_, v)| v.parse::<f64>().ok())
         {
             out.counter(
-                s.name("errors_total"),
+                "redis_errors_total",
                 "Total number of errors per error type",
                 &[("err", err)],
                 count,

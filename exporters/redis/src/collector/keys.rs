@@ -7,14 +7,14 @@ use mcp_exporter_core::MetricSet;
 use super::Scrape;
 
 /// Writes the key-check families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     let report = &s.snap.keys;
     for k in &report.keys {
         let db = format!("db{}", k.db);
         let labels = [("db", db.as_str()), ("key", k.key.as_str())];
         if let Some(size) = k.size {
             out.gauge(
-                s.name("key_size"),
+                "redis_key_size",
                 "The length or size of \"key\"",
                 &labels,
                 size,
@@ -22,9 +22,9 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         }
         if let Some(value) = &k.value {
             match value.parse::<f64>() {
-                Ok(v) => out.gauge(s.name("key_value"), "The value of \"key\"", &labels, v),
+                Ok(v) => out.gauge("redis_key_value", "The value of \"key\"", &labels, v),
                 Err(_) if !s.opts.disable_exporting_key_values => out.gauge(
-                    s.name("key_value_as_string"),
+                    "redis_key_value_as_string",
                     "The value of \"key\" as a string",
                     &[
                         ("db", db.as_str()),
@@ -40,7 +40,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     for (db, pattern, count) in &report.counts {
         let db = format!("db{db}");
         out.gauge(
-            s.name("keys_count"),
+            "redis_keys_count",
             "Count of keys",
             &[("db", db.as_str()), ("key", pattern.as_str())],
             *count,
@@ -48,7 +48,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     }
     if report.truncated > 0 {
         out.gauge(
-            s.name("exporter_key_checks_truncated"),
+            "redis_exporter_key_checks_truncated",
             "Key-check patterns whose SCAN stopped at --check-keys-limit or 100 calls in the last scrape.",
             &[],
             report.truncated as f64,

@@ -4,10 +4,10 @@
 use mcp_exporter_core::MetricSet;
 
 use super::Scrape;
-use crate::info::parse_kv;
+use crate::info_parser::parse_kv;
 
 /// Writes the keyspace families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     let databases: u32 = s
         .snap
         .config
@@ -19,8 +19,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     let mut seen = vec![false; databases as usize];
     for field in s
         .info
-        .fields
-        .iter()
+        .fields()
         .filter(|f| f.section.eq_ignore_ascii_case("Keyspace"))
     {
         let Some(n) = field
@@ -48,10 +47,10 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         if let Some(slot) = seen.get_mut(n as usize) {
             *slot = true;
         }
-        write_db(s, out, db, keys, expires);
+        write_db(out, db, keys, expires);
         if let Some(avg_ttl) = avg_ttl {
             out.gauge(
-                s.name("db_avg_ttl_seconds"),
+                "redis_db_avg_ttl_seconds",
                 "Avg TTL in seconds",
                 &[("db", db)],
                 avg_ttl / 1000.0,
@@ -59,7 +58,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         }
         if let Some(cached) = cached {
             out.gauge(
-                s.name("db_keys_cached"),
+                "redis_db_keys_cached",
                 "Total number of cached keys by DB",
                 &[("db", db)],
                 cached,
@@ -68,20 +67,20 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     }
     for (n, seen) in seen.iter().enumerate() {
         if !seen {
-            write_db(s, out, &format!("db{n}"), 0.0, 0.0);
+            write_db(out, &format!("db{n}"), 0.0, 0.0);
         }
     }
 }
 
-fn write_db(s: &Scrape<'_>, out: &mut MetricSet, db: &str, keys: f64, expires: f64) {
+fn write_db(out: &mut MetricSet, db: &str, keys: f64, expires: f64) {
     out.gauge(
-        s.name("db_keys"),
+        "redis_db_keys",
         "Total number of keys by DB",
         &[("db", db)],
         keys,
     );
     out.gauge(
-        s.name("db_keys_expiring"),
+        "redis_db_keys_expiring",
         "Total number of expiring keys by DB",
         &[("db", db)],
         expires,

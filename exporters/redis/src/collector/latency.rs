@@ -5,10 +5,10 @@ use mcp_exporter_core::MetricSet;
 use redis::Value;
 
 use super::Scrape;
-use crate::target::text;
+use crate::pipeline::text;
 
 /// Writes the latency-spike families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     let Some(Value::Array(events)) = &s.snap.latency_latest else {
         return;
     };
@@ -30,13 +30,13 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
         };
         let labels = [("event_name", name.as_str())];
         out.gauge(
-            s.name("latency_spike_last"),
+            "redis_latency_spike_last",
             "When the latency spike last occurred",
             &labels,
             when,
         );
         out.gauge(
-            s.name("latency_spike_duration_seconds"),
+            "redis_latency_spike_duration_seconds",
             "Length of the last latency spike in seconds",
             &labels,
             ms / 1000.0,

@@ -3,11 +3,11 @@
 use mcp_exporter_core::MetricSet;
 
 use super::Scrape;
-use crate::info::{parse_kv, parse_value};
+use crate::info_parser::{parse_kv, parse_value};
 
 /// Writes the replication families that carry labels (the plain ones are in `info`).
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
-    for field in &s.info.fields {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
+    for field in s.info.fields() {
         // slave0:ip=127.0.0.1,port=6380,state=online,offset=123,lag=0
         if field.key.starts_with("slave") && field.key[5..].parse::<u32>().is_ok() {
             let (mut ip, mut port, mut state, mut offset, mut lag) = ("", "", "", None, None);
@@ -28,7 +28,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             ];
             if let Some(offset) = offset {
                 out.gauge(
-                    s.name("connected_slave_offset_bytes"),
+                    "redis_connected_slave_offset_bytes",
                     "Offset of connected slave",
                     &labels,
                     offset,
@@ -36,7 +36,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             }
             if let Some(lag) = lag {
                 out.gauge(
-                    s.name("connected_slave_lag_seconds"),
+                    "redis_connected_slave_lag_seconds",
                     "Lag of connected slave",
                     &labels,
                     lag,
@@ -53,33 +53,33 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
     let rows: [(&str, &str, &str); 4] = [
         (
             "master_link_status",
-            "master_link_up",
+            "redis_master_link_up",
             "Master link status on Redis slave",
         ),
         (
             "master_last_io_seconds_ago",
-            "master_last_io_seconds_ago",
+            "redis_master_last_io_seconds_ago",
             "Master last io seconds ago",
         ),
         (
             "master_sync_in_progress",
-            "master_sync_in_progress",
+            "redis_master_sync_in_progress",
             "Master sync in progress",
         ),
         (
             "slave_repl_offset",
-            "slave_repl_offset",
+            "redis_slave_repl_offset",
             "Slave replication offset",
         ),
     ];
     for (field, name, help) in rows {
         if let Some(v) = s.info.get(field).and_then(parse_value) {
-            out.gauge(s.name(name), help, &labels, v);
+            out.gauge(name, help, &labels, v);
         }
     }
     let read_only = s.info.get("slave_read_only").unwrap_or("");
     out.gauge(
-        s.name("slave_info"),
+        "redis_slave_info",
         "Information about the Redis slave",
         &[
             ("master_host", host),

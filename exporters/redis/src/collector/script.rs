@@ -5,10 +5,10 @@ use mcp_exporter_core::MetricSet;
 use redis::Value;
 
 use super::Scrape;
-use crate::target::text;
+use crate::pipeline::text;
 
 /// Writes the script families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     for (filename, reply) in &s.snap.scripts {
         let result = match reply {
             Err(_) => 0.0,
@@ -19,7 +19,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
                         text(&pair[1]).and_then(|v| v.parse::<f64>().ok()),
                     ) {
                         out.gauge(
-                            s.name("script_values"),
+                            "redis_script_values",
                             "Values returned by the collect script",
                             &[("key", k.as_str()), ("filename", filename.as_str())],
                             v,
@@ -31,7 +31,7 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             Ok(_) => 2.0,
         };
         out.gauge(
-            s.name("script_result"),
+            "redis_script_result",
             "Result of the collect script evaluation",
             &[("filename", filename.as_str())],
             result,

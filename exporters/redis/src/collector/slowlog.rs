@@ -5,12 +5,12 @@ use mcp_exporter_core::MetricSet;
 use redis::Value;
 
 use super::Scrape;
-use crate::target::text;
+use crate::pipeline::text;
 
 /// Writes the slowlog families.
-pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
+pub fn collect(s: &Scrape, out: &mut MetricSet) {
     if let Some(len) = s.snap.slowlog_len {
-        out.gauge(s.name("slowlog_length"), "Total slowlog", &[], len as f64);
+        out.gauge("redis_slowlog_length", "Total slowlog", &[], len as f64);
     }
     let (mut id, mut duration) = (0.0, 0.0);
     if let Some(Value::Array(entries)) = &s.snap.slowlog_last
@@ -30,9 +30,9 @@ pub fn collect(s: &Scrape<'_>, out: &mut MetricSet) {
             / 1e6;
     }
     if s.snap.slowlog_last.is_some() {
-        out.gauge(s.name("slowlog_last_id"), "Last id of slowlog", &[], id);
+        out.gauge("redis_slowlog_last_id", "Last id of slowlog", &[], id);
         out.gauge(
-            s.name("last_slow_execution_duration_seconds"),
+            "redis_last_slow_execution_duration_seconds",
             "The amount of time needed for last slow execution, in seconds",
             &[],
             duration,

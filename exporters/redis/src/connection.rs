@@ -29,7 +29,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::ScrapeError;
+use crate::error::{ScrapeError, classify_connect};
 
 /// The default of `--max-reply-bytes`: far above any real INFO ALL or CONFIG GET * (tens of KiB),
 /// far below what hurts an exporter.
@@ -227,7 +227,7 @@ impl Connector {
                     if budget.exceeded() {
                         ScrapeError::TooLarge
                     } else {
-                        crate::target::classify_connect(&e)
+                        classify_connect(&e)
                     }
                 })?;
         let driver = tokio::spawn(driver).abort_handle();

@@ -1,11 +1,11 @@
-//! The `INFO` reply, parsed without allocation into `(section, field, value)` triples.
+//! The `INFO` reply, parsed once per scrape into `(section, field, value)` spans of its text.
 //!
 //! The parser is a pure function over the text Redis sent: any input, however garbled, yields
 //! some (possibly empty) list of fields and never panics (fuzzed in the tests below). Collectors
 //! decide what a field means; unknown fields are simply not looked at, so a new Redis version
 //! with new fields never breaks a scrape.
 
-/// One `field:value` line and the `# Section` it sits in (lowercased by the caller's lookups).
+/// One `field:value` line and the `# Section` it sits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
     /// The section header without `# `, e.g. `Server`, `Keyspace`.
@@ -16,48 +16,72 @@ pub struct Field<'a> {
     pub value: &'a str,
 }
 
-/// A parsed `INFO` reply.
+type Span = std::ops::Range<usize>;
+
+/// A parsed `INFO` reply: the text and where each field sits in it. It owns the text, so a
+/// scrape's data can be handed to core's collectors without a borrow (their backend type has no
+/// lifetime), and it is parsed once per scrape however many collectors read it.
 #[derive(Debug, Clone, Default)]
-pub struct Info<'a> {
-    /// Fields in reply order.
-    pub fields: Vec<Field<'a>>,
+pub struct Info {
+    text: String,
+    spans: Vec<(Span, Span, Span)>,
 }
 
-impl<'a> Info<'a> {
+impl Info {
     /// Parses an `INFO` reply. Lines without a `:` and comment lines other than section headers
     /// are skipped.
-    pub fn parse(text: &'a str) -> Self {
-        let mut section = "";
-        let mut fields = Vec::with_capacity(256);
+    pub fn parse(text: String) -> Self {
+        let mut section = 0..0;
+        let mut spans = Vec::with_capacity(256);
+        let base = text.as_ptr() as usize;
+        let offset = |s: &str| s.as_ptr() as usize - base;
         for line in text.lines() {
             let line = line.trim_end_matches('\r');
             if let Some(header) = line.strip_prefix('#') {
-                section = header.trim();
+                let header = header.trim();
+                section = offset(header)..offset(header) + header.len();
                 continue;
             }
             if let Some((key, value)) = line.split_once(':')
                 && !key.is_empty()
             {
-                fields.push(Field {
-                    section,
-                    key,
-                    value,
-                });
+                spans.push((
+                    section.clone(),
+                    offset(key)..offset(key) + key.len(),
+                    offset(value)..offset(value) + value.len(),
+                ));
             }
         }
-        Info { fields }
+        Info { text, spans }
     }
 
-    /// The value of the first field named `key`.
-    pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.fields.iter().find(|f| f.key == key).map(|f| f.value)
+    /// The raw reply.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Fields in reply order.
+    pub fn fields(&self) -> impl Iterator<Item = Field<'_>> {
+        self.spans.iter().map(|(s, k, v)| Field {
+            section: self.text.get(s.clone()).unwrap_or(""),
+            key: self.text.get(k.clone()).unwrap_or(""),
+            value: self.text.get(v.clone()).unwrap_or(""),
+        })
+    }
+
+    /// The value of the first field named `key`. Compares bytes before making any `&str`:
+    /// collectors look up some 30 fields per scrape among ~200.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let bytes = self.text.as_bytes();
+        self.spans
+            .iter()
+            .find(|(_, k, _)| bytes.get(k.clone()) == Some(key.as_bytes()))
+            .and_then(|(_, _, v)| self.text.get(v.clone()))
     }
 
     /// Whether the reply has a section of this name (case-insensitive), e.g. `Sentinel`.
     pub fn has_section(&self, name: &str) -> bool {
-        self.fields
-            .iter()
-            .any(|f| f.section.eq_ignore_ascii_case(name))
+        self.fields().any(|f| f.section.eq_ignore_ascii_case(name))
     }
 }
 
@@ -77,7 +101,7 @@ pub fn parse_kv(value: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// The major version from `redis_version:7.0.15`.
-pub fn major_version(info: &Info<'_>) -> Option<u32> {
+pub fn major_version(info: &Info) -> Option<u32> {
     info.get("redis_version")?.split('.').next()?.parse().ok()
 }
 
@@ -88,10 +112,11 @@ mod tests {
     #[test]
     fn parses_sections_fields_and_values() {
         let text = "# Server\r\nredis_version:7.0.15\r\nos:Linux 6.1 x86_64\r\n\r\n# Keyspace\r\ndb0:keys=5,expires=1,avg_ttl=300\r\n";
-        let info = Info::parse(text);
-        assert_eq!(info.fields.len(), 3);
+        let info = Info::parse(text.into());
+        let fields: Vec<_> = info.fields().collect();
+        assert_eq!(fields.len(), 3);
         assert_eq!(info.get("os"), Some("Linux 6.1 x86_64"));
-        assert_eq!(info.fields[2].section, "Keyspace");
+        assert_eq!(fields[2].section, "Keyspace");
         assert_eq!(major_version(&info), Some(7));
         let kv: Vec<_> = parse_kv(info.get("db0").unwrap()).collect();
         assert_eq!(
@@ -113,13 +138,12 @@ mod tests {
     #[test]
     fn parses_captured_redis_7_info_all() {
         let text = include_str!("../tests/fixtures/info_all_redis7.txt");
-        let info = Info::parse(text);
-        assert!(info.fields.len() > 100);
+        let info = Info::parse(text.into());
+        assert!(info.fields().count() > 100);
         assert_eq!(major_version(&info), Some(7));
-        assert!(info.fields.iter().any(|f| f.key.starts_with("cmdstat_")));
+        assert!(info.fields().any(|f| f.key.starts_with("cmdstat_")));
         assert!(
-            info.fields
-                .iter()
+            info.fields()
                 .any(|f| f.key.starts_with("latency_percentiles_usec_"))
         );
     }
@@ -127,8 +151,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn garbage_never_panics(text in ".*") {
-            let info = Info::parse(&text);
-            for f in &info.fields {
+            let info = Info::parse(text.clone());
+            for f in info.fields() {
                 let _ = parse_value(f.value);
                 let _ = parse_kv(f.value).count();
             }
@@ -138,8 +162,8 @@ mod tests {
         #[test]
         fn info_like_garbage_never_panics(lines in proptest::collection::vec("(# )?[a-z_0-9]{0,8}(:[a-z=,0-9.]{0,20})?", 0..50)) {
             let text = lines.join("\r\n");
-            let info = Info::parse(&text);
-            for f in &info.fields {
+            let info = Info::parse(text.clone());
+            for f in info.fields() {
                 let _ = parse_value(f.value);
             }
         }

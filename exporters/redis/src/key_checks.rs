@@ -9,8 +9,9 @@
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Pipeline, Value};
 
-use crate::target::{classify, text};
-use crate::{Options, ScrapeError};
+use crate::config::Options;
+use crate::error::{ScrapeError, classify};
+use crate::pipeline::text;
 
 /// SCAN calls per pattern per scrape, at most.
 const MAX_SCAN_CALLS: usize = 100;
@@ -132,8 +133,10 @@ async fn scan(
             keys.extend(found.iter().filter_map(text));
         }
         if keys.len() >= limit {
+            // Cut short when keys were dropped here or the SCAN had more to give.
+            let cut = keys.len() > limit || cursor != 0;
             keys.truncate(limit);
-            return Ok((keys, cursor != 0));
+            return Ok((keys, cut));
         }
         if cursor == 0 {
             return Ok((keys, false));
