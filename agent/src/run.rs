@@ -67,27 +67,7 @@ pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError>
     let mut planned = Vec::new();
     planned.extend(plan_one::<mcp_host_exporter::HostExporter>(host).await?);
 
-    // Moves to plan_one once mcp_redis_exporter implements mcp_exporter_core::Exporter.
-    if let Some((cfg, web)) = settings("redis", redis, || {
-        mcp_redis_exporter::from_matches(&matches(
-            mcp_redis_exporter::command(),
-            "mcp-redis-exporter",
-        )?)
-        .map(|(c, w, _)| (c, w))
-        .map_err(|e| e.to_string())
-    })? {
-        let setup = setup("redis", &web, mcp_redis_exporter::DEFAULT_LISTEN)?;
-        let cfg = cfg.validate().map_err(|e| config_error("redis", e))?;
-        let router = mcp_redis_exporter::app(cfg, &setup)
-            .await
-            .map_err(|e| config_error("redis", e))?;
-        planned.push(Planned {
-            name: "redis",
-            setup,
-            router,
-        });
-    }
-
+    planned.extend(plan_one::<mcp_redis_exporter::RedisExporter>(redis).await?);
     planned.extend(plan_one::<mcp_postgres_exporter::PostgresExporter>(postgres).await?);
 
     // A logs-only agent (every exporter disabled) is a log collector and nothing else.
