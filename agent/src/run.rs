@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use axum::Router;
+use mcp_exporter_core::Exporter;
 use mcp_exporter_core::web::{self, WebArgs, WebSetup};
 
 use crate::config::{AgentConfig, Section};
@@ -64,72 +65,41 @@ pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError>
         None => (None, None, None, false),
     };
     let mut planned = Vec::new();
+    planned.extend(plan_one::<mcp_host_exporter::HostExporter>(host).await?);
 
-    if let Some((cfg, web)) = settings("host", host, || {
-        mcp_host_exporter::from_matches(&matches(
-            mcp_host_exporter::command(),
-            "mcp-host-exporter",
-        )?)
-        .map(|(c, w, _)| (c, w))
-        .map_err(|e| e.to_string())
-    })? {
-        let setup = setup("host", &web, mcp_host_exporter::DEFAULT_LISTEN)?;
-        let cfg = cfg.validate().map_err(|e| config_error("host", e))?;
-        let router = mcp_host_exporter::app(cfg, &setup)
-            .await
-            .map_err(|e| config_error("host", e))?;
-        planned.push(Planned {
-            name: "host",
-            setup,
-            router,
-        });
-    }
-
-    if let Some((cfg, web)) = settings("redis", redis, || {
-        mcp_redis_exporter::from_matches(&matches(
-            mcp_redis_exporter::command(),
-            "mcp-redis-exporter",
-        )?)
-        .map(|(c, w, _)| (c, w))
-        .map_err(|e| e.to_string())
-    })? {
-        let setup = setup("redis", &web, mcp_redis_exporter::DEFAULT_LISTEN)?;
-        let cfg = cfg.validate().map_err(|e| config_error("redis", e))?;
-        let router = mcp_redis_exporter::app(cfg, &setup)
-            .await
-            .map_err(|e| config_error("redis", e))?;
-        planned.push(Planned {
-            name: "redis",
-            setup,
-            router,
-        });
-    }
-
-    if let Some((cfg, web)) = settings("postgres", postgres, || {
-        mcp_postgres_exporter::from_matches(&matches(
-            mcp_postgres_exporter::command(),
-            "mcp-postgres-exporter",
-        )?)
-        .map(|(c, w, _)| (c, w))
-        .map_err(|e| e.to_string())
-    })? {
-        let setup = setup("postgres", &web, mcp_postgres_exporter::DEFAULT_LISTEN)?;
-        let cfg = cfg.validate().map_err(|e| config_error("postgres", e))?;
-        let router = mcp_postgres_exporter::app(cfg, &setup)
-            .await
-            .map_err(|e| config_error("postgres", e))?;
-        planned.push(Planned {
-            name: "postgres",
-            setup,
-            router,
-        });
-    }
+    planned.extend(plan_one::<mcp_redis_exporter::RedisExporter>(redis).await?);
+    planned.extend(plan_one::<mcp_postgres_exporter::PostgresExporter>(postgres).await?);
 
     // A logs-only agent (every exporter disabled) is a log collector and nothing else.
     if planned.is_empty() && !has_logs {
         return Err(RunError::NothingEnabled);
     }
     Ok(planned)
+}
+
+/// One exporter, through the same `from_matches`/`validate`/`app` as its standalone binary, so the
+/// two cannot drift. `None` when its section disables it.
+async fn plan_one<E: Exporter>(
+    section: Option<Section<E::Config>>,
+) -> Result<Option<Planned>, RunError> {
+    let Some((cfg, web)) = settings(E::SECTION, section, || {
+        E::from_matches(&matches(E::command(), E::NAME)?)
+            .map(|(c, w, _)| (c, w))
+            .map_err(|e| e.to_string())
+    })?
+    else {
+        return Ok(None);
+    };
+    let setup = setup(E::SECTION, &web, E::DEFAULT_LISTEN)?;
+    let cfg = E::validate(cfg).map_err(|e| config_error(E::SECTION, e))?;
+    let router = E::app(cfg, &setup)
+        .await
+        .map_err(|e| config_error(E::SECTION, e))?;
+    Ok(Some(Planned {
+        name: E::SECTION,
+        setup,
+        router,
+    }))
 }
 
 /// Parses an exporter's flags from an empty command line, so its env vars apply.

@@ -46,5 +46,57 @@ pub use http::app;
 
 /// redis_exporter's port.
 pub const DEFAULT_LISTEN: &str = ":9121";
+
+/// The exporter's descriptor: what `mcp_exporter_core::exporter::main` and the agent build it from.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisExporter;
+
+impl mcp_exporter_core::Exporter for RedisExporter {
+    const NAME: &'static str = "mcp-redis-exporter";
+    const SECTION: &'static str = "redis";
+    const DEFAULT_LISTEN: &'static str = DEFAULT_LISTEN;
+    // Go's flag package accepts `-redis.addr`; deployed units use it.
+    const GO_FLAGS: bool = true;
+    type Config = Config;
+    type Validated = ValidatedConfig;
+    type ConfigError = ConfigError;
+    type Error = Error;
+
+    fn command() -> clap::Command {
+        command()
+    }
+
+    fn from_matches(
+        m: &clap::ArgMatches,
+    ) -> Result<
+        (
+            Config,
+            mcp_exporter_core::web::WebArgs,
+            mcp_exporter_core::logging::LogArgs,
+        ),
+        ConfigError,
+    > {
+        from_matches(m)
+    }
+
+    fn validate(config: Config) -> Result<ValidatedConfig, ConfigError> {
+        config.validate()
+    }
+
+    async fn app(
+        config: ValidatedConfig,
+        web: &mcp_exporter_core::web::WebSetup,
+    ) -> Result<axum::Router, Error> {
+        app(config, web).await
+    }
+
+    /// Two workers: `/scrape?target=` serves several Redis targets at once.
+    fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+}
 /// This exporter's version, for `--version` and `redis_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -72,32 +72,13 @@ const ACCEPTED_LINTS: &[&str] = &[
     "should not have \"_count\" suffix",
 ];
 
-/// The golden comparison (to be replaced by `mcp_testkit::golden` once it lands).
+/// The golden comparison (testkit's, shared by every exporter), then promtool and upstream's
+/// HELP/TYPE.
 fn assert_golden(name: &str, actual: &str) {
-    let path = manifest().join("tests/golden").join(format!("{name}.prom"));
-    if std::env::var_os("MCP_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (MCP_UPDATE_GOLDEN=1 writes it)", path.display()));
-    if expected != actual {
-        let diff: Vec<String> = expected
-            .lines()
-            .zip(actual.lines())
-            .enumerate()
-            .filter(|(_, (e, a))| e != a)
-            .take(10)
-            .map(|(i, (e, a))| format!("line {}:\n- {e}\n+ {a}", i + 1))
-            .collect();
-        panic!(
-            "{} differs ({} vs {} lines; MCP_UPDATE_GOLDEN=1 rewrites it):\n{}",
-            path.display(),
-            expected.lines().count(),
-            actual.lines().count(),
-            diff.join("\n")
-        );
-    }
+    mcp_testkit::golden::assert_golden(
+        mcp_testkit::golden::path(env!("CARGO_MANIFEST_DIR"), name),
+        actual,
+    );
     assert!(!actual.is_empty(), "{name}: the collector wrote nothing");
     let lints: Vec<String> = mcp_testkit::promtool_lint(actual)
         .into_iter()
