@@ -3,44 +3,14 @@
 //! scrapes all three with `up == 1`, `redis_up == 1` and `pg_up == 1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::Duration;
 
+use support::start_agent;
+
 use mcp_testkit::{PgCluster, Prometheus, RedisServer, free_port, http_get, wait_until};
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_agent(config: &str, dir: &std::path::Path, expect: usize) -> (Agent, Vec<String>) {
-    let path = dir.join("agent.yml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.contains(" serving ") {
-            lines.push(line);
-        }
-        if lines.len() == expect {
-            break;
-        }
-    }
-    (Agent(child), lines)
-}
 
 #[test]
 fn agent_serves_host_redis_and_postgres_to_prometheus() {

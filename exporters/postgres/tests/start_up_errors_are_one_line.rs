@@ -7,48 +7,29 @@ mod common;
 
 use common::{Exporter, exporter_command, get_with};
 
-fn run(args: &[&str]) -> (i32, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = exporter_command()
-        .current_dir(dir.path())
-        .env("RUST_BACKTRACE", "1")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    (out.status.code().unwrap_or(-1), lines)
+/// The binary, run in an empty directory (no queries.yaml or web config is picked up).
+fn postgres(dir: &tempfile::TempDir) -> std::process::Command {
+    let mut cmd = exporter_command();
+    cmd.current_dir(dir.path());
+    cmd
 }
 
 #[test]
 fn a_port_in_use_is_one_line_and_exit_1() {
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = held.local_addr().unwrap().to_string();
-    let (code, lines) = run(&[&format!("--web.listen-address={addr}")]);
-    assert_eq!(code, 1, "{lines:?}");
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains(&addr), "{lines:?}");
-    assert!(!lines[0].contains("Caused by") && !lines[0].contains("backtrace"));
+    let dir = tempfile::tempdir().unwrap();
+    mcp_testkit::startup::assert_port_in_use_is_one_line(postgres(&dir));
 }
 
 #[test]
 fn an_unknown_single_dash_flag_is_named_whole() {
-    let (code, lines) = run(&["-no.such.flag"]);
-    assert_eq!(code, 2, "{lines:?}");
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("'-no.such.flag'"), "{lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    mcp_testkit::startup::assert_unknown_single_dash_flag_is_named_whole(postgres(&dir));
 }
 
 #[test]
 fn a_malformed_listen_address_names_the_flag() {
-    let (code, lines) = run(&["--web.listen-address=not an address"]);
-    assert_eq!(code, 2, "{lines:?}");
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("--web.listen-address"), "{lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    mcp_testkit::startup::assert_malformed_listen_address_names_the_flag(postgres(&dir));
 }
 
 #[test]
