@@ -388,6 +388,14 @@ fn read_file(
         return (0, true);
     }
     let start = f.read_offset;
+    let id = f.id;
+    let mk = |end_offset: u64, ts: (i64, i32), stream: String, text: String| Line {
+        file_id: id,
+        end_offset,
+        ts,
+        stream,
+        text,
+    };
     let mut pos = 0usize; // consumed within buf
     let now = now_ts();
     // A Docker line being joined from partial records: (text, stream, ts, cut).
@@ -402,13 +410,7 @@ fn read_file(
             Format::Plain => {
                 let (text, cut) = cut_line(line, max_line);
                 stats.truncated += u64::from(cut);
-                out.push(Line {
-                    file_id: f.id,
-                    end_offset: start + next as u64,
-                    ts: now,
-                    stream: String::new(),
-                    text,
-                });
+                out.push(mk(start + next as u64, now, String::new(), text));
                 pos = next;
             }
             Format::DockerJson => match docker::parse_record(line) {
@@ -437,13 +439,7 @@ fn read_file(
                     if ended {
                         if let Some((text, stream, ts, cut)) = joining.take() {
                             stats.truncated += u64::from(cut);
-                            out.push(Line {
-                                file_id: f.id,
-                                end_offset: start + next as u64,
-                                ts,
-                                stream,
-                                text,
-                            });
+                            out.push(mk(start + next as u64, ts, stream, text));
                         }
                         pos = next;
                     }
@@ -466,50 +462,26 @@ fn read_file(
         // A line longer than the limit with no end yet: ship its first part, skip on.
         let (text, _) = cut_line(&buf[scan..], max_line);
         stats.truncated += 1;
-        out.push(Line {
-            file_id: f.id,
-            end_offset: start + n as u64,
-            ts: now,
-            stream: String::new(),
-            text,
-        });
+        out.push(mk(start + n as u64, now, String::new(), text));
         pos = n;
     } else if final_flush && n < chunk {
         // The file will not grow: hand out an unterminated last line / partial chain as it is.
         if let Some((text, stream, ts, cut)) = joining.take() {
             stats.truncated += u64::from(cut);
-            out.push(Line {
-                file_id: f.id,
-                end_offset: start + scan as u64,
-                ts,
-                stream,
-                text,
-            });
+            out.push(mk(start + scan as u64, ts, stream, text));
             pos = scan;
         }
         if format == Format::Plain && rest > 0 {
             let (text, cut) = cut_line(&buf[scan..], max_line);
             stats.truncated += u64::from(cut);
-            out.push(Line {
-                file_id: f.id,
-                end_offset: start + n as u64,
-                ts: now,
-                stream: String::new(),
-                text,
-            });
+            out.push(mk(start + n as u64, now, String::new(), text));
             pos = n;
         }
     } else if joining.is_some() && pos == 0 && n == chunk {
         // One joined line larger than the whole chunk: ship what we have (cut) and move on.
         if let Some((text, stream, ts, _)) = joining.take() {
             stats.truncated += 1;
-            out.push(Line {
-                file_id: f.id,
-                end_offset: start + scan as u64,
-                ts,
-                stream,
-                text,
-            });
+            out.push(mk(start + scan as u64, ts, stream, text));
             pos = scan;
         }
     }
