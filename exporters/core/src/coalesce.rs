@@ -10,15 +10,15 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use bytes::Bytes;
+use crate::body::MetricsBody;
 
 /// One target's collections, run one at a time and shared by the requests that waited.
 ///
-/// `V` is what a collection yields: the encoded body (`Bytes`, the default: host and redis) or
-/// a richer result (postgres shares an `Arc` of its scrape result, whose `pg_up` the next
+/// `V` is what a collection yields: the encoded body ([`MetricsBody`], the default: host and
+/// redis; the requests that share it share its one gzip compression too) or a richer result (postgres shares an `Arc` of its scrape result, whose `pg_up` the next
 /// request reads).
 #[derive(Debug)]
-pub struct Coalescer<V = Bytes> {
+pub struct Coalescer<V = MetricsBody> {
     running: tokio::sync::Mutex<()>,
     last: Mutex<Option<(Instant, V)>>,
 }
@@ -133,10 +133,10 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_requests_share_one_collection_later_ones_start_another() {
-        let c: Arc<Coalescer> = Arc::new(Coalescer::new());
+        let c: Arc<Coalescer<bytes::Bytes>> = Arc::new(Coalescer::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let one = |c: Arc<Coalescer>, runs: Arc<AtomicUsize>| async move {
+        let one = |c: Arc<Coalescer<bytes::Bytes>>, runs: Arc<AtomicUsize>| async move {
             c.run(deadline, || async {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -161,7 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stuck_collection_does_not_hold_later_requests_past_their_deadline() {
-        let c: Arc<Coalescer> = Arc::new(Coalescer::new());
+        let c: Arc<Coalescer<bytes::Bytes>> = Arc::new(Coalescer::new());
         let c2 = c.clone();
         let far = tokio::time::Instant::now() + Duration::from_secs(30);
         let stuck = tokio::spawn(async move {

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod cli;
 pub mod coalesce;
 pub mod collector;

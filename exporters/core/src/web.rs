@@ -3,7 +3,6 @@
 //! response with optional gzip.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,7 +15,6 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
@@ -624,29 +622,28 @@ pub fn parse_timeout_seconds(text: &str) -> Option<Duration> {
     Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
-/// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it.
-pub fn metrics_response(text: impl Into<Bytes>, headers: &HeaderMap) -> Response {
-    let text: Bytes = text.into();
+/// The `/metrics` response: text format 0.0.4, gzip when the scraper accepts it. A
+/// [`MetricsBody`](crate::body::MetricsBody) shared by coalesced scrapes is compressed once for
+/// all of them.
+pub fn metrics_response(
+    body: impl Into<crate::body::MetricsBody>,
+    headers: &HeaderMap,
+) -> Response {
+    let body: crate::body::MetricsBody = body.into();
     const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-    if accepts_gzip(headers) {
-        let mut enc = flate2::write::GzEncoder::new(
-            Vec::with_capacity(text.len() / 4),
-            flate2::Compression::fast(),
-        );
-        if enc.write_all(&text).is_ok()
-            && let Ok(body) = enc.finish()
-        {
-            return Response::builder()
-                .header(header::CONTENT_TYPE, CONTENT_TYPE)
-                .header(header::CONTENT_ENCODING, "gzip")
-                .header(header::VARY, "Accept-Encoding")
-                .body(Body::from(body))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
-        }
+    if accepts_gzip(headers)
+        && let Some(gz) = body.gzip()
+    {
+        return Response::builder()
+            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(header::CONTENT_ENCODING, "gzip")
+            .header(header::VARY, "Accept-Encoding")
+            .body(Body::from(gz))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
     Response::builder()
         .header(header::CONTENT_TYPE, CONTENT_TYPE)
-        .body(Body::from(text))
+        .body(Body::from(body.text().clone()))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 

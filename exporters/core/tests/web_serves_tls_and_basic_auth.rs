@@ -5,7 +5,6 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,14 +27,6 @@ async fn metrics(headers: HeaderMap) -> axum::response::Response {
     web::metrics_response(text, &headers)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Running {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -43,7 +34,7 @@ struct Running {
 }
 
 async fn start(config_file: Option<&Path>, tls: bool) -> Running {
-    let port = free_port();
+    let port = mcp_testkit::free_port();
     let args = WebArgs {
         listen_address: vec![format!("127.0.0.1:{port}")],
         telemetry_path: "/metrics".into(),
@@ -116,21 +107,7 @@ async fn plain_http_serves_landing_health_metrics_and_gzip() {
     assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
 
     // promtool, the reference parser and linter, accepts the output.
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (scripts/test installs the prometheus package)");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    mcp_testkit::promtool_check_metrics(&text).unwrap();
 
     // gzip when asked (raw bytes: reqwest here does not decompress).
     let res = client
@@ -149,77 +126,23 @@ async fn plain_http_serves_landing_health_metrics_and_gzip() {
     server.stop().await;
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl on PATH");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A throwaway CA and a server certificate for 127.0.0.1 signed by it; returns the CA's PEM.
-fn make_cert(dir: &Path) -> Vec<u8> {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=test-ca"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req", "-new", "-subj", "/CN=localhost"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "key.pem", "-out", "server.csr"]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "cert.pem",
-        ],
-    );
-    std::fs::read(dir.join("ca.pem")).unwrap()
-}
-
 #[tokio::test]
 async fn https_with_basic_auth_accepts_right_password_only() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = make_cert(dir.path());
+    let cert = mcp_testkit::certs::server_cert(dir.path(), "", &["IP:127.0.0.1", "DNS:localhost"]);
+    let ca = std::fs::read(&cert.ca).unwrap();
     let hash = bcrypt::hash("s3cret-pass", 4).unwrap();
     let config = dir.path().join("web.yml");
     std::fs::write(
         &config,
         format!(
-            "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: {hash}\n"
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prom: {hash}\n"
         ),
     )
     .unwrap();
     let server = start(Some(&config), true).await;
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
         .build()
         .unwrap();
     let url = format!("{}/metrics", server.base);

@@ -133,6 +133,15 @@ impl Shared {
         *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
     }
 
+    /// Records `why` only when no earlier failure is known: a push cut off by the flush deadline
+    /// says nothing about Loki, so Loki's last real answer (say a 503) stays the reported reason.
+    pub(crate) fn set_failure_if_none(&self, why: &str) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none() {
+            *last = Some(why.to_owned());
+        }
+    }
+
     pub(crate) fn failure(&self) -> Option<String> {
         self.last_failure
             .lock()

@@ -202,9 +202,8 @@ impl Shipper {
                     match tokio::time::timeout_at(d.into(), send).await {
                         Ok(r) => r,
                         Err(_) => {
-                            self.shared.set_failure(Some(
-                                "hung: no answer by the flush deadline".to_owned(),
-                            ));
+                            self.shared
+                                .set_failure_if_none("hung: no answer by the flush deadline");
                             return Outcome::OutOfTime { in_doubt: true };
                         }
                     }
@@ -245,8 +244,11 @@ impl Shipper {
                     let why = if error.is_connect() {
                         format!("unreachable: {chain}")
                     } else if error.is_timeout() && timeout < self.cfg.request_timeout {
-                        // The request's timeout had been shortened to the flush deadline.
-                        "hung: no answer by the flush deadline".to_owned()
+                        // The request's timeout had been shortened to the flush deadline: we ran
+                        // out of time, which says nothing new about Loki.
+                        self.shared
+                            .set_failure_if_none("hung: no answer by the flush deadline");
+                        return Outcome::OutOfTime { in_doubt: true };
                     } else if error.is_timeout() {
                         format!("hung: no answer within {:?}", self.cfg.request_timeout)
                     } else {
