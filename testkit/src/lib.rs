@@ -26,6 +26,7 @@ pub mod golden;
 pub mod loki;
 pub mod pgwire;
 pub mod slack;
+pub mod standby;
 pub mod startup;
 
 pub use families::metric_diff;

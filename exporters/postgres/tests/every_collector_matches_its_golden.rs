@@ -4,16 +4,25 @@
 //! the wire protocol, so the collectors run unchanged through tokio-postgres (binary decoding,
 //! NULLs and all).
 //!
-//! Two fixtures: `tests/fixtures/pg/rows.json`, captured from a `PgCluster` with a table, an
-//! index, a replication slot, pg_stat_statements and an idle session; and the same statements with
-//! every cell NULL (derived in the test), which each collector must survive: its output is
-//! `tests/golden/null/<collector>.prom`.
+//! Three fixtures:
+//! - `tests/fixtures/pg/rows.json`, captured from a primary (`PgCluster`) with a table, an index,
+//!   pg_stat_statements, an idle session, an unused replication slot, a standby streaming through
+//!   a second slot (`pg_stat_replication`), and an autovacuum worker caught in `pg_stat_activity`
+//!   (a table of dead tuples vacuumed with a long cost delay): goldens `tests/golden/<collector>.prom`;
+//! - `tests/fixtures/pg/rows-standby.json`, the same statements captured right afterwards on
+//!   that standby (`mcp_testkit::standby::Standby`: recovery, a WAL receiver, the received and
+//!   replayed positions instead of `pg_current_wal_lsn()`): `tests/golden/standby/<collector>.prom`;
+//! - the primary's statements with every cell NULL (derived in the test), which each collector
+//!   must survive: `tests/golden/null/<collector>.prom` (the standby sends the same statements).
 //!
-//! The capture runs every collector once on the real server and records the rows of every
-//! statement they prepared, so a new collector needs no edit in this file. Capture again (after
-//! adding a collector or changing a statement) with
+//! The capture runs every collector once on each real server and records the rows of every
+//! statement they prepared, so a new collector needs no edit in this file. It fails rather than
+//! write a fixture without a walsender, an autovacuum worker or a WAL receiver. Capture again
+//! (after adding a collector or changing a statement) with
 //! `MCP_CAPTURE_PG_FIXTURES=1 cargo nextest run -p mcp-postgres-exporter --run-ignored only -E 'test(capture_pg_fixtures)'`,
-//! then regenerate the goldens with `MCP_UPDATE_GOLDEN=1` and review both diffs.
+//! then regenerate the goldens with `MCP_UPDATE_GOLDEN=1 cargo nextest run -p mcp-postgres-exporter
+//! -E 'binary(every_collector_matches_its_golden)'` and review both diffs (the captured values
+//! are one machine's at one moment: counters, LSNs, timestamps and the port change every capture).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -26,6 +35,10 @@ use mcp_testkit::golden;
 use mcp_testkit::pgwire::{FakePostgres, Statement, parse_fixture, write_fixture};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pg/rows.json");
+const FIXTURE_STANDBY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/pg/rows-standby.json"
+);
 
 /// promtool complaints postgres_exporter v0.15 has always had; our names match it byte for byte.
 const UPSTREAM_LINTS: &[(&str, &str)] = &[
@@ -124,6 +137,13 @@ async fn every_collector_matches_its_golden_over_captured_rows() {
 }
 
 #[tokio::test]
+async fn every_collector_matches_its_golden_over_rows_captured_on_a_standby() {
+    let statements = parse_fixture(&std::fs::read_to_string(FIXTURE_STANDBY).unwrap()).unwrap();
+    let failures = check(statements, "standby/").await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test]
 async fn every_collector_survives_all_null_rows() {
     let statements = parse_fixture(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
     let failures = check(all_null(&statements), "null/").await;
@@ -133,7 +153,7 @@ async fn every_collector_survives_all_null_rows() {
 #[test]
 fn every_golden_passes_promtool() {
     for (name, _) in everything() {
-        for dir in ["", "null/"] {
+        for dir in ["", "standby/", "null/"] {
             let path = golden::path(env!("CARGO_MANIFEST_DIR"), &format!("{dir}{name}"));
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -166,38 +186,16 @@ fn cell(row: &tokio_postgres::Row, i: usize, ty: &str) -> serde_json::Value {
     }
 }
 
-/// Captures `tests/fixtures/pg/rows.json` from a real server (see the module doc).
-#[tokio::test]
-#[ignore = "captures fixtures from a real PgCluster; run on purpose with MCP_CAPTURE_PG_FIXTURES=1"]
-async fn capture_pg_fixtures() {
-    assert_eq!(
-        std::env::var("MCP_CAPTURE_PG_FIXTURES").as_deref(),
-        Ok("1"),
-        "set MCP_CAPTURE_PG_FIXTURES=1 to overwrite the committed fixture"
-    );
-    let pg = mcp_testkit::PgCluster::start_with_conf(
-        "shared_preload_libraries = 'pg_stat_statements'\n",
-    )
-    .unwrap();
-    pg.psql(
-        "postgres",
-        "CREATE EXTENSION pg_stat_statements; \
-         CREATE TABLE cdb_orders (id int PRIMARY KEY, qty int); \
-         INSERT INTO cdb_orders SELECT g, g FROM generate_series(1, 1000) g; \
-         UPDATE cdb_orders SET qty = qty + 1 WHERE id < 10; DELETE FROM cdb_orders WHERE id > 990; \
-         ANALYZE cdb_orders; SELECT count(*) FROM cdb_orders WHERE id = 5; \
-         SELECT pg_create_physical_replication_slot('cdb_replica', true);",
-    );
-    let mut idle = pg.psql_background("postgres", "SET application_name = 'cdb_core';");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let (client, connection) = tokio_postgres::connect(&pg.dsn("postgres"), tokio_postgres::NoTls)
+/// Runs every collector and legacy group once on the server at `dsn`, then captures the rows of
+/// every statement they prepared (the connection's prepared statements are exactly what they
+/// send, so a new collector needs no edit here).
+async fn capture(dsn: &str) -> Vec<Statement> {
+    let (client, connection) = tokio_postgres::connect(dsn, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
     let row = client.query_one(queries::VERSION, &[]).await.unwrap();
     let conn = Arc::new(Conn::new(client, row.get(0), row.get(1)));
-    // Run every collector and legacy group once on the real server: the connection's prepared
-    // statements are then exactly what they send, so a new collector needs no edit here.
     for (_, collector) in everything() {
         let mut out = MetricSet::new();
         let _ = collector.collect(&session(conn.clone()), &mut out).await;
@@ -213,7 +211,10 @@ async fn capture_pg_fixtures() {
             .iter()
             .map(|c| (c.name().to_owned(), c.type_().name().to_owned()))
             .collect();
-        let rows = client.query(&statement, &[]).await.unwrap();
+        let rows = client
+            .query(&statement, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql} on {dsn}: {e}"));
         let rows = rows
             .iter()
             .map(|r| {
@@ -230,8 +231,105 @@ async fn capture_pg_fixtures() {
             rows,
         });
     }
-    std::fs::create_dir_all(std::path::Path::new(FIXTURE).parent().unwrap()).unwrap();
-    std::fs::write(FIXTURE, write_fixture(&captured)).unwrap();
-    let _ = idle.kill();
-    let _ = idle.wait();
+    captured
+}
+
+/// The rows `sql` returned in a capture (panics if the capture has no such statement).
+fn rows_of<'a>(captured: &'a [Statement], sql: &str) -> &'a [Vec<serde_json::Value>] {
+    &captured
+        .iter()
+        .find(|s| s.sql == sql)
+        .unwrap_or_else(|| panic!("no rows captured for {sql}"))
+        .rows
+}
+
+/// Writes a capture, after checking it names no directory of the capturing machine.
+fn write_capture(path: &str, captured: &[Statement]) {
+    let text = write_fixture(captured);
+    for dir in [std::env::temp_dir(), mcp_testkit::workspace_root()] {
+        let dir = dir.display().to_string();
+        assert!(!text.contains(&dir), "{path} would name {dir}");
+    }
+    std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// How long an autovacuum worker may take to show up in `pg_stat_activity` (naptime is 1 s).
+const AUTOVACUUM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Captures `tests/fixtures/pg/rows.json` and `rows-standby.json` from a real primary and its
+/// streaming standby (see the module doc).
+#[tokio::test]
+#[ignore = "captures fixtures from a real PgCluster; run on purpose with MCP_CAPTURE_PG_FIXTURES=1"]
+async fn capture_pg_fixtures() {
+    assert_eq!(
+        std::env::var("MCP_CAPTURE_PG_FIXTURES").as_deref(),
+        Ok("1"),
+        "set MCP_CAPTURE_PG_FIXTURES=1 to overwrite the committed fixtures"
+    );
+    let pg = mcp_testkit::PgCluster::start_with_conf(
+        "shared_preload_libraries = 'pg_stat_statements'\nautovacuum_naptime = 1\n",
+    )
+    .unwrap();
+    // `cdb_orders` is left alone by autovacuum so that its counters are the statements' own;
+    // `cdb_churn` is all dead tuples and vacuumed at one page per 100 ms, so its autovacuum
+    // worker is still running when the rows are captured.
+    pg.psql(
+        "postgres",
+        "CREATE EXTENSION pg_stat_statements; \
+         CREATE TABLE cdb_orders (id int PRIMARY KEY, qty int) WITH (autovacuum_enabled = off); \
+         INSERT INTO cdb_orders SELECT g, g FROM generate_series(1, 1000) g; \
+         UPDATE cdb_orders SET qty = qty + 1 WHERE id < 10; DELETE FROM cdb_orders WHERE id > 990; \
+         ANALYZE cdb_orders; SELECT count(*) FROM cdb_orders WHERE id = 5; \
+         SELECT pg_create_physical_replication_slot('cdb_replica', true);",
+    );
+    let standby = mcp_testkit::standby::Standby::from_primary(&pg, "cdb_standby").unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE cdb_churn (id int, pad text) \
+         WITH (autovacuum_vacuum_cost_delay = 100, autovacuum_vacuum_cost_limit = 1); \
+         INSERT INTO cdb_churn SELECT g, repeat('x', 100) FROM generate_series(1, 50000) g; \
+         DELETE FROM cdb_churn;",
+    );
+    let vacuuming = "SELECT count(*) FROM pg_stat_activity \
+         WHERE query LIKE 'autovacuum: VACUUM%cdb_churn%' AND xact_start IS NOT NULL";
+    assert!(
+        mcp_testkit::wait_until(AUTOVACUUM_TIMEOUT, || pg.psql("postgres", vacuuming) == "1"),
+        "no autovacuum worker on cdb_churn in pg_stat_activity after {} s; autovacuum stats: {}",
+        AUTOVACUUM_TIMEOUT.as_secs(),
+        pg.psql(
+            "postgres",
+            "SELECT n_dead_tup, last_autovacuum, autovacuum_count FROM pg_stat_user_tables \
+             WHERE relname = 'cdb_churn'"
+        )
+    );
+    let mut idle = pg.psql_background("postgres", "SET application_name = 'cdb_core';");
+    let mut idle_on_standby = standby
+        .cluster()
+        .psql_background("postgres", "SET application_name = 'cdb_core';");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let primary = capture(&pg.dsn("postgres")).await;
+    assert!(
+        !rows_of(&primary, queries::STAT_ACTIVITY_AUTOVACUUM).is_empty(),
+        "the autovacuum worker finished before the capture"
+    );
+    assert!(
+        rows_of(&primary, queries::REPLICATION)
+            .iter()
+            .any(|r| r[0] == "r"),
+        "no walsender in the primary's pg_stat_replication"
+    );
+    let replica = capture(&standby.dsn("postgres")).await;
+    assert_eq!(
+        rows_of(&replica, queries::STAT_WAL_RECEIVER).len(),
+        1,
+        "no WAL receiver on the standby"
+    );
+    write_capture(FIXTURE, &primary);
+    write_capture(FIXTURE_STANDBY, &replica);
+    for child in [&mut idle, &mut idle_on_standby] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

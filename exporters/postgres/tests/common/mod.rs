@@ -10,27 +10,6 @@ use std::time::Duration;
 
 pub use mcp_testkit::free_port;
 
-pub fn is_root() -> bool {
-    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
-        || Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-            .unwrap_or(false)
-}
-
-/// Runs a PostgreSQL binary, as `postgres` when we are root (initdb refuses root).
-pub fn pg_command(bin: &str) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"])
-            .arg(mcp_testkit::find_binary(bin).unwrap());
-        c
-    } else {
-        Command::new(mcp_testkit::find_binary(bin).unwrap())
-    }
-}
-
 /// A cluster from `mcp_testkit::PgCluster` (free port, trust auth, run as `postgres`), with the
 /// extras these tests need: pg_stat_statements preloaded, a short deadlock timeout, an optional
 /// password-only `pg_hba.conf`, interactive psql sessions, crash and restart.
@@ -64,6 +43,11 @@ impl PgCluster {
 
     pub fn start_new() -> PgCluster {
         Self::start_with("", false)
+    }
+
+    /// The `mcp_testkit` cluster underneath (e.g. for `mcp_testkit::standby::Standby`).
+    pub fn cluster(&self) -> &mcp_testkit::PgCluster {
+        &self.inner
     }
 
     /// The temporary directory (server log, data directory `data/`).
@@ -116,12 +100,6 @@ impl PgCluster {
             .unwrap();
         PsqlSession { child }
     }
-}
-
-pub fn append(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 pub struct PsqlSession {
