@@ -29,3 +29,60 @@ unsafe impl GlobalAlloc for GlobalDlmalloc {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
+
+/// The heap type `mcp_exporter_core::alloc::LockedDlmalloc` wraps; here every call goes to musl's
+/// malloc (thread-safe by itself, so the mutex around it is only the cost of the wrapper).
+pub struct Dlmalloc;
+
+impl Dlmalloc {
+    /// A new (stateless) heap.
+    pub const fn new() -> Self {
+        Self
+    }
+
+    /// # Safety
+    /// As `dlmalloc::Dlmalloc::malloc`: `size` non-zero, `align` a power of two.
+    pub unsafe fn malloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: the caller's contract is `Layout`'s.
+        unsafe { System.alloc(Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    /// # Safety
+    /// As [`Dlmalloc::malloc`].
+    pub unsafe fn calloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: as in `malloc`.
+        unsafe { System.alloc_zeroed(Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    /// # Safety
+    /// `ptr` from this heap with `size` and `align`.
+    pub unsafe fn free(&mut self, ptr: *mut u8, size: usize, align: usize) {
+        // SAFETY: as in `malloc`; `ptr` is the caller's block.
+        unsafe { System.dealloc(ptr, Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    /// # Safety
+    /// `ptr` from this heap with `old_size` and `old_align`; `new_size` non-zero.
+    pub unsafe fn realloc(
+        &mut self,
+        ptr: *mut u8,
+        old_size: usize,
+        old_align: usize,
+        new_size: usize,
+    ) -> *mut u8 {
+        // SAFETY: as in `free`.
+        unsafe {
+            System.realloc(
+                ptr,
+                Layout::from_size_align_unchecked(old_size, old_align),
+                new_size,
+            )
+        }
+    }
+}
+
+impl Default for Dlmalloc {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -14,7 +14,8 @@
 //! exporter's one table is a `&[CollectorEntry<Backend>]` (name, default, constructor) and a
 //! [`CollectorRunner`] holds the enabled ones.
 
-#![forbid(unsafe_code)]
+// deny, not forbid: the allocator (alloc.rs, static musl builds) is the one audited exception.
+#![deny(unsafe_code)]
 
 pub mod body;
 pub mod cli;
@@ -33,18 +34,18 @@ pub use collector::{
 pub use encoder::{MetricSet, MetricType};
 pub use exporter::Exporter;
 
-#[cfg(target_env = "musl")]
-#[doc(hidden)]
-pub use dlmalloc as __dlmalloc;
+#[cfg(target_os = "linux")]
+pub mod alloc;
 
 /// Makes dlmalloc the global allocator of a static musl build (what we ship and benchmark, see
 /// BENCHMARKS.md): musl's own allocator is built for hardening, not speed, and cost measurably
 /// more CPU per scrape. glibc builds keep glibc's allocator. Call once, in a binary's `main.rs`.
+/// The heap is guarded by a futex mutex rather than dlmalloc's pthread one ([`alloc`]).
 #[macro_export]
 macro_rules! musl_allocator {
     () => {
         #[cfg(target_env = "musl")]
         #[global_allocator]
-        static GLOBAL: $crate::__dlmalloc::GlobalDlmalloc = $crate::__dlmalloc::GlobalDlmalloc;
+        static GLOBAL: $crate::alloc::LockedDlmalloc = $crate::alloc::LockedDlmalloc::new();
     };
 }
