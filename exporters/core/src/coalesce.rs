@@ -15,8 +15,8 @@ use crate::body::MetricsBody;
 /// One target's collections, run one at a time and shared by the requests that waited.
 ///
 /// `V` is what a collection yields: the encoded body ([`MetricsBody`], the default: host and
-/// redis; the requests that share it share its one gzip compression too) or a richer result (postgres shares an `Arc` of its scrape result, whose `pg_up` the next
-/// request reads).
+/// redis; the requests that share it share its one gzip compression too) or a richer result
+/// (postgres shares an `Arc` of its scrape result, whose `pg_up` the next request reads).
 #[derive(Debug)]
 pub struct Coalescer<V = MetricsBody> {
     running: tokio::sync::Mutex<()>,
