@@ -668,7 +668,7 @@ impl Collector {
                         tracing::warn!(url = %self.client.url(), error = %e, "Loki push failed; reading paused, retrying with backoff.");
                     }
                     let mut wait =
-                        backoff(attempt, Duration::from_millis(250), Duration::from_secs(30));
+                        backoff(attempt, Duration::from_millis(250), self.cfg.max_backoff());
                     attempt = attempt.saturating_add(1);
                     if let Some(d) = *deadline.borrow() {
                         wait = wait.min(d.saturating_duration_since(Instant::now()));
