@@ -161,7 +161,7 @@ pub fn app_line(container: &str, seq: u64, time: SystemTime) -> String {
         seq % 250,
         seq % 1000
     );
-    if seq % 3 != 0 {
+    if !seq.is_multiple_of(3) {
         s.push_str(r#","path":"/api/v1/orders/batch","method":"POST","status":200"#);
     }
     s.push_str(&format!(r#","seq":{seq}}}"#));
