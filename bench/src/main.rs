@@ -5,6 +5,7 @@
 mod agent;
 mod callgrind;
 mod load;
+mod logs;
 mod pairs;
 mod procstat;
 mod report;
@@ -28,7 +29,8 @@ use side::Variant;
 #[derive(Debug, Parser)]
 #[command(name = "mcp-bench")]
 struct Cli {
-    /// What to run: redis, postgres, host, agent, instrument, all (default all).
+    /// What to run: redis, postgres, host, agent, instrument, all (default all); or `logs`
+    /// alone (the log collector, not part of `all`).
     targets: Vec<String>,
     /// Smoke mode: 1 round, 10 scrapes, concurrency 10 only, no criterion benches under `all`.
     #[arg(long)]
@@ -68,6 +70,9 @@ struct Cli {
     /// With `--callgrind`: how many functions of each profile to list.
     #[arg(long, default_value_t = 15)]
     top: usize,
+    /// The `logs` target's phases and load.
+    #[command(flatten)]
+    logs: logs::LogsArgs,
 }
 
 /// A pair's backend (None when skipped), the Go binary, ours or why not, ours with musl malloc.
@@ -353,6 +358,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.callgrind {
         return callgrind_mode(&cli).await;
     }
+    if cli.targets.iter().any(|t| t == "logs") {
+        if cli.targets.len() > 1 {
+            bail!("`logs` runs on its own: bench/run logs");
+        }
+        return logs::run(
+            &cli.logs,
+            cli.quick,
+            &cli.ours,
+            &cli.ours_missing,
+            &cli.output,
+        )
+        .await;
+    }
     let mut want: Vec<&str> = cli.targets.iter().map(String::as_str).collect();
     if want.is_empty() || want.contains(&"all") {
         want = vec!["redis", "postgres", "host", "agent", "instrument"];
@@ -368,7 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "instrument" => run_instrument = true,
             other => {
                 bail!(
-                    "unknown target {other:?}: use redis, postgres, host, agent, instrument or all"
+                    "unknown target {other:?}: use redis, postgres, host, agent, instrument, all, or logs alone"
                 )
             }
         }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 
 pub mod certs;
+pub mod docker_logs;
 pub mod families;
 pub mod golden;
 pub mod loki;

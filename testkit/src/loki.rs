@@ -237,6 +237,13 @@ impl FakeLoki {
         self.inner.entries.lock().expect("lock").clone()
     }
 
+    /// Moves the stored entries out, in arrival order: from then on [`entries`](Self::entries)
+    /// and [`entry_count`](Self::entry_count) count from none again. For long runs that check
+    /// what arrived as they go instead of holding every entry to the end.
+    pub fn take_entries(&self) -> Vec<Received> {
+        std::mem::take(&mut *self.inner.entries.lock().expect("lock"))
+    }
+
     /// How many entries are stored.
     pub fn entry_count(&self) -> usize {
         self.inner.entries.lock().expect("lock").len()

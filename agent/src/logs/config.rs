@@ -61,6 +61,11 @@ pub struct LogsConfig {
     /// Timeout of one push, in seconds. Default 10.
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Longest wait between two attempts at a failing push, in milliseconds (the waits grow
+    /// from 250 ms, with jitter, up to this). Default 30000. After an outage, Loki sees the
+    /// collector again within about this long.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
     /// How often files are polled for new lines, in milliseconds. Default 250.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
@@ -177,6 +182,9 @@ fn default_max_line_bytes() -> usize {
 fn default_request_timeout_secs() -> u64 {
     10
 }
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
 fn default_poll_interval_ms() -> u64 {
     250
 }
@@ -273,6 +281,12 @@ impl LogsConfig {
                 "timeouts and intervals must be > 0".into(),
             );
         }
+        if self.max_backoff_ms < 250 {
+            bad(
+                "max_backoff_ms",
+                "must be at least 250 (the first wait)".into(),
+            );
+        }
         if self.basic_auth.is_some() && self.bearer_token_file.is_some() {
             bad(
                 "bearer_token_file",
@@ -287,6 +301,9 @@ impl LogsConfig {
     }
     pub(crate) fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+    pub(crate) fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms.max(250))
     }
     pub(crate) fn discover_interval(&self) -> Duration {
         Duration::from_secs(self.discover_interval_secs.max(1))

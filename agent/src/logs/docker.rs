@@ -5,6 +5,7 @@
 //! labels) instead of asking the Docker API: the agent needs only a read-only mount of the
 //! root, no socket, which would give it control of every container.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -97,21 +98,23 @@ pub fn has_label(labels: &BTreeMap<String, String>, selector: &str) -> bool {
     }
 }
 
-/// One json-file record.
+/// One json-file record, borrowing from the line where no JSON escape had to be undone (the
+/// stream and the time always; the text when it holds no quote or backslash).
 #[derive(Debug, Deserialize)]
-pub struct Record {
+pub struct Record<'a> {
     /// The text, with its `\n` when the line ended (without it for a partial record).
-    pub log: String,
+    #[serde(borrow)]
+    pub log: Cow<'a, str>,
     /// `stdout` or `stderr`.
-    #[serde(default)]
-    pub stream: String,
+    #[serde(default, borrow)]
+    pub stream: Cow<'a, str>,
     /// RFC 3339 with nanoseconds, UTC.
-    #[serde(default)]
-    pub time: String,
+    #[serde(default, borrow)]
+    pub time: Cow<'a, str>,
 }
 
 /// Parses a record; `None` for a line that is not one (counted by the caller).
-pub fn parse_record(line: &[u8]) -> Option<Record> {
+pub fn parse_record(line: &[u8]) -> Option<Record<'_>> {
     serde_json::from_slice(line).ok()
 }
 
@@ -202,7 +205,7 @@ mod tests {
     fn records_and_labels_decode() {
         let r = parse_record(br#"{"log":"hi\n","stream":"stderr","time":"2024-05-01T10:00:00Z"}"#)
             .unwrap();
-        assert_eq!((r.log.as_str(), r.stream.as_str()), ("hi\n", "stderr"));
+        assert_eq!((&*r.log, &*r.stream), ("hi\n", "stderr"));
         assert!(parse_record(b"{not json").is_none());
         let labels = BTreeMap::from([("logging".to_owned(), "mcp-instrument".to_owned())]);
         assert!(has_label(&labels, "logging=mcp-instrument"));

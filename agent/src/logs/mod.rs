@@ -15,9 +15,9 @@ pub mod parse;
 pub mod positions;
 pub mod tail;
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use mcp_exporter_core::MetricSet;
@@ -212,7 +212,12 @@ impl LogStats {
     }
 }
 
+/// Lines read and not yet acknowledged, each with its target's key.
+type Batch = Vec<(Arc<str>, Line)>;
+
 struct Target {
+    /// Its key in `Collector::targets`, shared by the lines of a batch.
+    key: Arc<str>,
     tailer: Tailer,
     kind: &'static str,
     /// Display name for metrics: the container name or the path.
@@ -415,8 +420,9 @@ impl Collector {
             );
             tracing::info!(target_key = %key, path = %path.display(), "Tailing log target.");
             self.targets.insert(
-                key,
+                key.clone(),
                 Target {
+                    key: Arc::from(key),
                     tailer,
                     kind,
                     name,
@@ -445,11 +451,11 @@ impl Collector {
     }
 
     /// Reads up to one batch: (key, line) in target order.
-    fn read_batch(&mut self) -> Vec<(String, Line)> {
+    fn read_batch(&mut self) -> Batch {
         let mut out = Vec::new();
         let mut left = self.cfg.batch_max_bytes;
         let max_line = self.cfg.max_line_bytes;
-        for (key, t) in &mut self.targets {
+        for t in self.targets.values_mut() {
             if left == 0 {
                 break;
             }
@@ -462,18 +468,42 @@ impl Collector {
             self.stats.drop_lines("bad_record", s.bad_records);
             let used: usize = lines.iter().map(|l| l.text.len()).sum();
             left = left.saturating_sub(used.max(s.bytes as usize));
-            out.extend(lines.into_iter().map(|l| (key.clone(), l)));
+            out.extend(lines.into_iter().map(|l| (Arc::clone(&t.key), l)));
         }
         out
     }
 
-    fn encode(&mut self, batch: &[(String, Line)]) -> (Vec<u8>, u64) {
-        let mut streams: BTreeMap<String, Vec<PushEntry>> = BTreeMap::new();
-        let mut bytes = 0u64;
-        for (key, line) in batch {
-            let Some(t) = self.targets.get_mut(key) else {
+    /// The push body of a batch and its bytes of line text. The lines' text moves into the
+    /// body (the batch keeps what `ack` needs: targets, files and offsets). A target without a
+    /// parser has one label set per stream, worked out once per batch, not once per line.
+    fn encode(&mut self, batch: &mut [(Arc<str>, Line)]) -> (Vec<u8>, u64) {
+        let mut streams: Vec<PushStream> = Vec::new();
+        let mut by_labels: HashMap<String, usize> = HashMap::new();
+        let mut plain: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut slot: Vec<Option<usize>> = Vec::with_capacity(batch.len());
+        // The stream of the line before, when its target has no parser: runs of lines of one
+        // target and stream skip the lookups.
+        let mut prev: Option<(&Arc<str>, &str, usize)> = None;
+        for (key, line) in batch.iter() {
+            if let Some((k, stream, i)) = prev
+                && Arc::ptr_eq(k, key)
+                && stream == line.stream
+            {
+                slot.push(Some(i));
+                continue;
+            }
+            prev = None;
+            let Some(t) = self.targets.get_mut(&**key) else {
+                slot.push(None);
                 continue;
             };
+            if t.lifter.is_none()
+                && let Some(&i) = plain.get(&(&**key, line.stream.as_str()))
+            {
+                prev = Some((key, line.stream.as_str(), i));
+                slot.push(Some(i));
+                continue;
+            }
             let mut labels: Vec<(&str, &str)> = t
                 .labels
                 .iter()
@@ -498,29 +528,51 @@ impl Collector {
                     labels.push((k.as_str(), v.as_str()));
                 }
             }
-            bytes += line.text.len() as u64;
-            streams
-                .entry(label_set(labels))
-                .or_default()
-                .push(PushEntry {
-                    secs: line.ts.0,
-                    nanos: line.ts.1,
-                    line: line.text.clone(),
-                });
+            let set = label_set(labels);
+            let i = match by_labels.get(&set) {
+                Some(&i) => i,
+                None => {
+                    streams.push(PushStream {
+                        labels: set.clone(),
+                        entries: Vec::new(),
+                    });
+                    by_labels.insert(set, streams.len() - 1);
+                    streams.len() - 1
+                }
+            };
+            if t.lifter.is_none() {
+                plain.insert((&**key, line.stream.as_str()), i);
+                prev = Some((key, line.stream.as_str(), i));
+            }
+            slot.push(Some(i));
         }
-        let streams: Vec<PushStream> = streams
-            .into_iter()
-            .map(|(labels, entries)| PushStream { labels, entries })
-            .collect();
+        drop(plain);
+        let mut bytes = 0u64;
+        for ((_, line), i) in batch.iter_mut().zip(slot) {
+            let Some(i) = i else { continue };
+            bytes += line.text.len() as u64;
+            streams[i].entries.push(PushEntry {
+                secs: line.ts.0,
+                nanos: line.ts.1,
+                line: std::mem::take(&mut line.text),
+            });
+        }
         (mcp_instrument::logs::push::encode(&streams), bytes)
     }
 
-    fn ack(&mut self, batch: &[(String, Line)]) {
+    fn ack(&mut self, batch: &[(Arc<str>, Line)]) {
         let mut last: BTreeMap<(&str, u64), u64> = BTreeMap::new();
+        // A batch holds runs of lines of one file: one map entry per run, not per line.
+        let mut run: Option<(&Arc<str>, u64, u64)> = None;
         for (key, line) in batch {
-            let e = last.entry((key.as_str(), line.file_id)).or_default();
-            *e = (*e).max(line.end_offset);
+            match &mut run {
+                Some((k, file, end)) if Arc::ptr_eq(k, key) && *file == line.file_id => {
+                    *end = (*end).max(line.end_offset);
+                }
+                _ => close_run(&mut last, run.replace((key, line.file_id, line.end_offset))),
+            }
         }
+        close_run(&mut last, run);
         for ((key, file), end) in last {
             if let Some(t) = self.targets.get_mut(key) {
                 t.tailer.ack(file, end);
@@ -568,7 +620,7 @@ impl Collector {
     /// batch is settled (delivered or dropped), false when time ran out.
     async fn deliver(
         &mut self,
-        batch: &[(String, Line)],
+        batch: &mut [(Arc<str>, Line)],
         deadline: &tokio::sync::watch::Receiver<Option<Instant>>,
     ) -> bool {
         let (body, bytes) = self.encode(batch);
@@ -616,7 +668,7 @@ impl Collector {
                         tracing::warn!(url = %self.client.url(), error = %e, "Loki push failed; reading paused, retrying with backoff.");
                     }
                     let mut wait =
-                        backoff(attempt, Duration::from_millis(250), Duration::from_secs(30));
+                        backoff(attempt, Duration::from_millis(250), self.cfg.max_backoff());
                     attempt = attempt.saturating_add(1);
                     if let Some(d) = *deadline.borrow() {
                         wait = wait.min(d.saturating_duration_since(Instant::now()));
@@ -646,7 +698,7 @@ impl Collector {
         };
         tokio::pin!(watcher);
         let mut next_discover = Instant::now();
-        let mut batch: Vec<(String, Line)> = Vec::new();
+        let mut batch: Batch = Vec::new();
         let mut batch_started: Option<Instant> = None;
         let mut rx_loop = rx.clone();
         loop {
@@ -667,7 +719,7 @@ impl Collector {
             let due = batch_started.is_some_and(|t| t.elapsed() >= self.cfg.batch_wait());
             if !batch.is_empty() && (stopping || due || bytes * 2 >= self.cfg.batch_max_bytes) {
                 let settled = tokio::select! {
-                    s = self.deliver(&batch, &rx) => s,
+                    s = self.deliver(&mut batch, &rx) => s,
                     _ = &mut watcher => unreachable_pending(),
                 };
                 if settled {
@@ -707,6 +759,14 @@ impl Collector {
             unsent_lines = lost,
             "Log collector stopped; positions saved."
         );
+    }
+}
+
+/// Records a run of lines of one file (target, file id, largest end offset) for [`Collector::ack`].
+fn close_run<'a>(last: &mut BTreeMap<(&'a str, u64), u64>, run: Option<(&'a Arc<str>, u64, u64)>) {
+    if let Some((k, file, end)) = run {
+        let e = last.entry((&**k, file)).or_default();
+        *e = (*e).max(end);
     }
 }
 

@@ -377,7 +377,16 @@ fn read_file(
     final_flush: bool,
 ) -> (u64, bool) {
     // Room for one whole cut line plus its JSON framing, whatever the budget.
-    let chunk = budget.max(max_line.saturating_mul(2) + 4096).min(16 << 20);
+    let full = budget.max(max_line.saturating_mul(2) + 4096).min(16 << 20);
+    // But no more than the file holds past the offset (plus one byte, so that reading all of it
+    // still reads less than the buffer): a target polled every 250 ms has kilobytes to read,
+    // and a zeroed buffer of the full size per target and poll cost more than the parsing.
+    let avail = f
+        .file
+        .metadata()
+        .map(|m| usize::try_from(m.len().saturating_sub(f.read_offset)).unwrap_or(usize::MAX))
+        .unwrap_or(usize::MAX);
+    let chunk = full.min(avail.saturating_add(1));
     let mut buf = vec![0u8; chunk];
     let n = match f.file.read_at(&mut buf, f.read_offset) {
         Ok(n) => n,
@@ -425,9 +434,23 @@ fn read_file(
                     let ended = rec.log.ends_with('\n');
                     let piece = rec.log.strip_suffix('\n').unwrap_or(&rec.log);
                     let piece = piece.strip_suffix('\r').unwrap_or(piece);
+                    if ended && joining.is_none() && piece.len() <= max_line {
+                        // A whole line in one record (the common case): its text as it is.
+                        let len = piece.len();
+                        let mut text = rec.log.into_owned();
+                        text.truncate(len);
+                        out.push(mk(start + next as u64, ts, rec.stream.into_owned(), text));
+                        pos = next;
+                        scan = next;
+                        if pos >= budget {
+                            stopped_early = true;
+                            break;
+                        }
+                        continue;
+                    }
                     let j = joining.get_or_insert_with(|| {
                         chain_start = scan;
-                        (String::new(), rec.stream.clone(), ts, false)
+                        (String::new(), rec.stream.clone().into_owned(), ts, false)
                     });
                     if j.0.len() + piece.len() > max_line {
                         let room = max_line.saturating_sub(j.0.len());
@@ -477,7 +500,7 @@ fn read_file(
             out.push(mk(start + n as u64, now, String::new(), text));
             pos = n;
         }
-    } else if joining.is_some() && pos == 0 && n == chunk {
+    } else if joining.is_some() && pos == 0 && n == full {
         // One joined line larger than the whole chunk: ship what we have (cut) and move on.
         if let Some((text, stream, ts, _)) = joining.take() {
             stats.truncated += 1;
