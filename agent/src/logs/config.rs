@@ -50,8 +50,10 @@ pub struct LogsConfig {
     /// Longest a partial batch waits before it is pushed, in milliseconds. Default 1000.
     #[serde(default = "default_batch_wait_ms")]
     pub batch_wait_ms: u64,
-    /// Bound on the bytes the collector holds (read but not acknowledged). Reading stops at
-    /// the bound until Loki acknowledges: the files are the buffer. Default 8 MiB.
+    /// Bound on the bytes of log lines the collector holds. It holds one batch at a time (read,
+    /// encoded, retried until Loki acknowledges it; nothing more is read meanwhile: the files
+    /// are the buffer), and a batch is cut at a third of this bound when that is below
+    /// `batch_max_bytes`, leaving room for its encoded push body. Default 8 MiB.
     #[serde(default = "default_memory_limit_bytes")]
     pub memory_limit_bytes: usize,
     /// Longest line shipped; a longer one is cut there and counted. Default 256 KiB (Loki's
@@ -209,6 +211,14 @@ pub struct LogsConfigError {
 }
 
 impl LogsConfig {
+    /// The bytes of line text one batch may hold: `batch_max_bytes`, cut to a third of
+    /// `memory_limit_bytes` (the batch, its encoded body and a read chunk fit the bound).
+    pub fn batch_bytes(&self) -> usize {
+        self.batch_max_bytes
+            .min(self.memory_limit_bytes / 3)
+            .max(1024)
+    }
+
     /// Every problem found, one per key (empty: valid).
     pub fn problems(&self) -> Vec<LogsConfigError> {
         let mut out = Vec::new();
@@ -266,11 +276,8 @@ impl LogsConfig {
         if self.batch_max_bytes == 0 {
             bad("batch_max_bytes", "must be > 0".into());
         }
-        if self.memory_limit_bytes < self.batch_max_bytes {
-            bad(
-                "memory_limit_bytes",
-                "must be at least batch_max_bytes".into(),
-            );
+        if self.memory_limit_bytes < 3 * 1024 {
+            bad("memory_limit_bytes", "must be at least 3072".into());
         }
         if self.max_line_bytes < 1024 {
             bad("max_line_bytes", "must be at least 1024".into());
@@ -331,4 +338,32 @@ pub(crate) fn valid_label_name(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> LogsConfig {
+        mcp_exporter_core::yaml::from_str(&format!(
+            "loki_url: http://127.0.0.1:3100\nfiles: [{{path: \"/var/log/app/*.log\"}}]\n{extra}"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn memory_limit_cuts_the_batch_to_a_third_and_is_validated() {
+        // Defaults: 1 MiB batches under an 8 MiB bound.
+        let c = config("");
+        assert_eq!(c.batch_bytes(), 1 << 20);
+        let problems: Vec<String> = c.problems().iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "{problems:?}");
+        // A bound below three batches cuts the batch, so the bound holds.
+        let c = config("memory_limit_bytes: 1500000\n");
+        assert_eq!(c.batch_bytes(), 500_000);
+        assert!(c.problems().is_empty());
+        let c = config("memory_limit_bytes: 100\n");
+        let problems: Vec<String> = c.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(problems, ["logs.memory_limit_bytes: must be at least 3072"]);
+    }
 }

@@ -453,7 +453,7 @@ impl Collector {
     /// Reads up to one batch: (key, line) in target order.
     fn read_batch(&mut self) -> Batch {
         let mut out = Vec::new();
-        let mut left = self.cfg.batch_max_bytes;
+        let mut left = self.cfg.batch_bytes();
         let max_line = self.cfg.max_line_bytes;
         for t in self.targets.values_mut() {
             if left == 0 {
@@ -717,7 +717,7 @@ impl Collector {
             self.flush_events();
             let bytes: usize = batch.iter().map(|(_, l)| l.text.len()).sum();
             let due = batch_started.is_some_and(|t| t.elapsed() >= self.cfg.batch_wait());
-            if !batch.is_empty() && (stopping || due || bytes * 2 >= self.cfg.batch_max_bytes) {
+            if !batch.is_empty() && (stopping || due || bytes * 2 >= self.cfg.batch_bytes()) {
                 let settled = tokio::select! {
                     s = self.deliver(&mut batch, &rx) => s,
                     _ = &mut watcher => unreachable_pending(),
