@@ -557,7 +557,7 @@ impl Collector {
                 line: std::mem::take(&mut line.text),
             });
         }
-        (mcp_instrument::logs::push::encode(&streams), bytes)
+        (mcp_instrument::logs::push::encode_owned(streams), bytes)
     }
 
     fn ack(&mut self, batch: &[(Arc<str>, Line)]) {

@@ -47,21 +47,38 @@ pub struct PushEntry {
 }
 
 /// Encodes streams as the body of a push: protobuf `PushRequest`, snappy block compressed.
+/// Copies every line once; [`encode_owned`] moves them instead.
 pub fn encode(streams: &[PushStream]) -> Vec<u8> {
+    encode_owned(streams.to_vec())
+}
+
+/// Like [`encode`], taking the streams by value: the lines move into the request instead of
+/// being copied, which spares a copy of the whole batch where the caller is done with them (the
+/// agent's log collector encodes each batch once).
+///
+/// ```
+/// use mcp_instrument::logs::push::{PushEntry, PushStream, encode, encode_owned};
+/// let streams = vec![PushStream {
+///     labels: r#"{job="demo"}"#.to_owned(),
+///     entries: vec![PushEntry { secs: 1_700_000_000, nanos: 0, line: "hello".to_owned() }],
+/// }];
+/// assert_eq!(encode(&streams), encode_owned(streams));
+/// ```
+pub fn encode_owned(streams: Vec<PushStream>) -> Vec<u8> {
     let req = PushRequest {
         streams: streams
-            .iter()
+            .into_iter()
             .map(|s| StreamAdapter {
-                labels: s.labels.clone(),
+                labels: s.labels,
                 entries: s
                     .entries
-                    .iter()
+                    .into_iter()
                     .map(|e| EntryAdapter {
                         timestamp: Some(Timestamp {
                             seconds: e.secs,
                             nanos: e.nanos,
                         }),
-                        line: e.line.clone(),
+                        line: e.line,
                     })
                     .collect(),
                 hash: 0,
@@ -69,6 +86,7 @@ pub fn encode(streams: &[PushStream]) -> Vec<u8> {
             .collect(),
     };
     let raw = req.encode_to_vec();
+    drop(req);
     let mut body = vec![0; snap::raw::max_compress_len(raw.len())];
     match snap::raw::Encoder::new().compress(&raw, &mut body) {
         Ok(n) => body.truncate(n),
