@@ -29,7 +29,7 @@ const MIN_LINE: u64 = 150;
 
 /// How much the agent's peak RSS may grow from its startup (every container tailed, no line
 /// read yet) to the end of the outage, in kB: twice `memory_limit_bytes`. What the collector
-/// holds is one batch (`batch_max_bytes` ≤ `memory_limit_bytes`) in a few copies while it is
+/// holds is one batch (at most a third of `memory_limit_bytes`) in a few copies while it is
 /// encoded and pushed (the lines, the protobuf, the snappy body) plus one read chunk, and the
 /// pages of code and allocator that only the push path touches. The bound is on the growth
 /// because the base is this unoptimised test build's own size (VmHWM about 25 MiB at startup
