@@ -1,7 +1,7 @@
 //! A `/metrics` body that is compressed at most once, however many responses carry it.
 //!
 //! Prometheus always asks for gzip, and compression is most of a gzip scrape's work (callgrind,
-//! bench/RESULTS-draft.md: 68–81 % of a concurrent gzip scrape). Concurrent scrapes already share
+//! bench/PROFILE-NOTES.md: 68–81 % of a concurrent gzip scrape). Concurrent scrapes already share
 //! one collection through [`Coalescer`](crate::coalesce::Coalescer); with a [`MetricsBody`] as
 //! the coalescer's value they share its gzip body too, so k responses to one collection cost one
 //! compression instead of k.
