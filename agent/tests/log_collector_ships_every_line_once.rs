@@ -7,48 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_agent::logs::config::{DockerConfig, FileTarget};
 use mcp_agent::logs::{Collector, LogStats, LogsConfig};
+use mcp_testkit::docker_logs::DockerRoot;
 use mcp_testkit::loki::{FakeLoki, Mode};
 use mcp_testkit::wait_until;
-
-struct DockerRoot {
-    dir: tempfile::TempDir,
-}
-
-impl DockerRoot {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("containers")).unwrap();
-        Self { dir }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn add(&self, id: &str, name: &str, labels: &[(&str, &str)]) -> PathBuf {
-        let c = self.dir.path().join("containers").join(id);
-        std::fs::create_dir_all(&c).unwrap();
-        let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
-        let cfg = serde_json::json!({
-            "ID": id, "Name": format!("/{name}"),
-            "Config": {"Image": "mcp/test:0.1.0", "Labels": labels},
-        });
-        std::fs::write(c.join("config.v2.json"), cfg.to_string()).unwrap();
-        let log = c.join(format!("{id}-json.log"));
-        std::fs::File::create(&log).unwrap();
-        log
-    }
-
-    fn remove(&self, id: &str) {
-        std::fs::remove_dir_all(self.dir.path().join("containers").join(id)).unwrap();
-    }
-}
 
 /// Appends Docker json-file records; a `\u{1}` in a line splits it into partial records there.
 fn write_records(log: &Path, stream: &str, lines: &[String]) {
@@ -158,16 +125,20 @@ fn lines_of(loki: &FakeLoki, selector: &str) -> Vec<String> {
 #[test]
 fn container_lines_arrive_once_in_order_with_labels_through_partials_rotation_and_removal() {
     let loki = FakeLoki::start();
-    let root = DockerRoot::new();
-    let ws = root.add(
-        "aaa111",
-        "cdb_ws",
-        &[
-            ("com.docker.compose.service", "cdb_ws"),
-            ("com.docker.compose.project", "cdb"),
-        ],
-    );
-    let _skipped = root.add("bbb222", "cdb_core", &[("logging", "mcp-instrument")]);
+    let root = DockerRoot::new().unwrap();
+    let ws = root
+        .add(
+            "aaa111",
+            "cdb_ws",
+            &[
+                ("com.docker.compose.service", "cdb_ws"),
+                ("com.docker.compose.project", "cdb"),
+            ],
+        )
+        .unwrap();
+    let _skipped = root
+        .add("bbb222", "cdb_core", &[("logging", "mcp-instrument")])
+        .unwrap();
     let pos = root.root().join("positions.json");
     let run = Running::start(config(&loki, Some(root.root()), Vec::new(), &pos));
 
@@ -244,10 +215,10 @@ fn container_lines_arrive_once_in_order_with_labels_through_partials_rotation_an
     write_records(&ws, "stdout", &["after truncation".to_owned()]);
 
     // A container added while running, one removed while its last lines are in flight.
-    let risk = root.add("ccc333", "cdb_risk", &[]);
+    let risk = root.add("ccc333", "cdb_risk", &[]).unwrap();
     write_records(&risk, "stdout", &["risk says hi".to_owned()]);
     write_records(&ws, "stdout", &["last words".to_owned()]);
-    root.remove("aaa111");
+    root.remove("aaa111").unwrap();
 
     assert!(
         wait_until(Duration::from_secs(30), || {

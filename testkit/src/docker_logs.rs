@@ -52,6 +52,11 @@ impl DockerRoot {
         Ok(log)
     }
 
+    /// Removes a container's directory, as `docker rm` does.
+    pub fn remove(&self, id: &str) -> std::io::Result<()> {
+        std::fs::remove_dir_all(self.dir.path().join("containers").join(id))
+    }
+
     /// `n` containers named `{prefix}_00`, `{prefix}_01`, … with ids of 64 hex digits that look
     /// random, as Docker's do (ids sharing a long prefix would make every id comparison in the
     /// collector slower than on a real host); returns (name, log path) in order.
