@@ -329,7 +329,9 @@ impl LokiClient {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources, `: `-joined (reqwest's own message alone says only "error sending
+/// request").
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut s = error.to_string();
     let mut src = error.source();
     while let Some(e) = src {

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::LokiConfig;
 use super::layer::IN_SHIPPER;
 use super::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use super::push::error_chain;
 use super::queue::{DropReason, Entry, Shared};
 
 /// Where the shipper thread stands, for [`super::LokiHandle`].
@@ -276,17 +277,6 @@ impl Shipper {
             }
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut s = error.to_string();
-    let mut src = error.source();
-    while let Some(e) = src {
-        s.push_str(": ");
-        s.push_str(&e.to_string());
-        src = e.source();
-    }
-    s
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so retries from many
