@@ -136,21 +136,13 @@ impl Redis {
         op: &'static str,
         cmd: &redis::Cmd,
     ) -> Result<T, BackendError> {
-        let start = Instant::now();
-        let work = async {
+        self.timed(op, async {
             let mut c = self.manager().await?;
             cmd.query_async::<T>(&mut c)
                 .await
                 .map_err(|e| e.to_string())
-        };
-        let result = tokio::time::timeout(REDIS_TIMEOUT, work).await;
-        metrics::histogram!("cdb_redis_call_duration_seconds", "op" => op)
-            .record(start.elapsed().as_secs_f64());
-        match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.fail(op, e)),
-            Err(_) => Err(self.fail(op, "timed out")),
-        }
+        })
+        .await
     }
 
     /// Runs a pipeline (atomic when built with `.atomic()`), timed and counted as `op`.
@@ -159,13 +151,22 @@ impl Redis {
         op: &'static str,
         pipe: &redis::Pipeline,
     ) -> Result<T, BackendError> {
-        let start = Instant::now();
-        let work = async {
+        self.timed(op, async {
             let mut c = self.manager().await?;
             pipe.query_async::<T>(&mut c)
                 .await
                 .map_err(|e| e.to_string())
-        };
+        })
+        .await
+    }
+
+    /// `work` under the Redis timeout, its duration recorded and its failure counted as `op`.
+    async fn timed<T>(
+        &self,
+        op: &'static str,
+        work: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, BackendError> {
+        let start = Instant::now();
         let result = tokio::time::timeout(REDIS_TIMEOUT, work).await;
         metrics::histogram!("cdb_redis_call_duration_seconds", "op" => op)
             .record(start.elapsed().as_secs_f64());
