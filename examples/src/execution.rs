@@ -1,7 +1,9 @@
 //! `cdb_execution`: orders in, fills out. An order is risk-checked by `cdb_risk` (the trace
 //! continues there through `traceparent`), then the order, its fills and the position change
 //! are written in one PostgreSQL transaction, and an execution event is published on the Redis
-//! channel [`EXECUTIONS_CHANNEL`].
+//! channel [`EXECUTIONS_CHANNEL`]. The transaction checks the position limit again under the
+//! position row's lock, so orders racing past risk together cannot exceed it (422
+//! `position_limit`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,6 +149,14 @@ enum Verdict {
     Reject(String),
 }
 
+/// What the order's transaction did.
+enum Written {
+    /// Committed: the order's id.
+    Filled(i64),
+    /// Rolled back: the position after this order (`position`) would exceed the limit.
+    OverLimit { position: i64, max: i64 },
+}
+
 impl ExecState {
     async fn risk_check(&self, o: &OrderRequest, trace: Trace) -> Result<Verdict, BackendError> {
         let start = Instant::now();
@@ -236,7 +246,7 @@ async fn new_order(
         let order = o.clone();
         let fills_db = fills.clone();
         let tid = trace_id.clone();
-        let id: i64 = s
+        let written = s
             .pg
             .run("order_insert", |mut c| async move {
                 let tx = c.transaction().await?;
@@ -255,16 +265,39 @@ async fn new_order(
                     )
                     .await?;
                 }
-                tx.execute(
-                    "INSERT INTO cdb_positions (account, symbol, qty) VALUES ($1, $2, $3) \
-                     ON CONFLICT (account, symbol) DO UPDATE SET qty = cdb_positions.qty + EXCLUDED.qty",
-                    &[&order.account, &order.symbol, &order.signed_qty()],
-                )
-                .await?;
+                // Risk checked the position limit against a position read before this order;
+                // orders running side by side all passed against the same one. The upsert
+                // locks the position row until commit, so the position it returns includes
+                // every committed order, and the limit is checked again here.
+                let row = tx
+                    .query_one(
+                        "INSERT INTO cdb_positions (account, symbol, qty) VALUES ($1, $2, $3) \
+                         ON CONFLICT (account, symbol) DO UPDATE SET qty = cdb_positions.qty + EXCLUDED.qty \
+                         RETURNING qty, (SELECT max_position FROM cdb_accounts a WHERE a.account = cdb_positions.account)",
+                        &[&order.account, &order.symbol, &order.signed_qty()],
+                    )
+                    .await?;
+                let (position, max): (i64, i64) = (row.get(0), row.get(1));
+                if position.abs() > max {
+                    tx.rollback().await?;
+                    return Ok(Written::OverLimit { position, max });
+                }
                 tx.commit().await?;
-                Ok(id)
+                Ok(Written::Filled(id))
             })
             .await?;
+        let id = match written {
+            Written::Filled(id) => id,
+            Written::OverLimit { position, max } => {
+                metrics::counter!("cdb_orders_total", "side" => side, "result" => "rejected")
+                    .increment(1);
+                tracing::info!(
+                    account = %o.account, symbol = %o.symbol, side, qty = o.qty, position, max,
+                    "Order rejected at fill: the position limit no longer holds."
+                );
+                return Err(ApiError::Rejected("position_limit".to_owned()));
+            }
+        };
         metrics::histogram!("cdb_order_fill_latency_seconds")
             .record(received.elapsed().as_secs_f64());
         metrics::counter!("cdb_fills_total").increment(fills.len() as u64);

@@ -68,6 +68,10 @@ pub struct Args {
     /// A process whose CPU time per request to report (repeatable; Linux /proc).
     #[arg(long = "pid")]
     pub pids: Vec<u32>,
+    /// How often a plain progress line is printed when stderr is not a terminal (CI, a pipe);
+    /// 0 turns it off. On a terminal one line is redrawn every second instead.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub progress_interval: Duration,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -291,26 +295,8 @@ async fn run(args: Args) -> Result<u8, String> {
     }
     let cpu_before: Vec<Option<f64>> = args.pids.iter().map(|p| cpu_seconds(*p)).collect();
     let started = Instant::now();
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let (shared, total) = (Arc::clone(&shared), args.duration);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r\x1b[2K[{:>4}s/{}s] {} sent, {} failed, {} missed, {} ws messages",
-                    started.elapsed().as_secs(),
-                    total.as_secs(),
-                    shared.sent.load(Relaxed),
-                    shared.failed.load(Relaxed),
-                    shared.missed.load(Relaxed),
-                    shared.ws_messages.load(Relaxed),
-                );
-                let _ = err.flush();
-            }
-        })
-    });
+    let terminal = std::io::stderr().is_terminal();
+    let progress = progress_task(&args, terminal, Arc::clone(&shared), started);
     let ws_before = shared.ws_messages.load(Relaxed);
     let in_flight = pace(&args, &http, &shared, args.duration).await;
     // Let the requests started in the window finish (each is bounded by the client timeout).
@@ -323,7 +309,9 @@ async fn run(args: Args) -> Result<u8, String> {
     let cpu_after: Vec<Option<f64>> = args.pids.iter().map(|p| cpu_seconds(*p)).collect();
     if let Some(p) = progress {
         p.abort();
-        eprint!("\r\x1b[2K");
+        if terminal {
+            eprint!("\r\x1b[2K");
+        }
     }
     for b in background {
         b.abort();
@@ -397,6 +385,46 @@ async fn run(args: Args) -> Result<u8, String> {
         Some(max) if ratio > max => 3,
         _ => 0,
     })
+}
+
+/// The progress line's task: on a terminal one line redrawn every second; otherwise a plain
+/// line every `--progress-interval` (none when it is 0), so CI logs and pipes show progress
+/// without carriage returns or escape codes.
+fn progress_task(
+    args: &Args,
+    terminal: bool,
+    shared: Arc<Shared>,
+    started: Instant,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let every = if terminal {
+        Duration::from_secs(1)
+    } else {
+        args.progress_interval
+    };
+    if every.is_zero() {
+        return None;
+    }
+    let total = args.duration;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let (elapsed, total) = (started.elapsed().as_secs(), total.as_secs());
+            let counts = format!(
+                "{} sent, {} failed, {} missed, {} ws messages",
+                shared.sent.load(Relaxed),
+                shared.failed.load(Relaxed),
+                shared.missed.load(Relaxed),
+                shared.ws_messages.load(Relaxed),
+            );
+            let mut err = std::io::stderr().lock();
+            let _ = if terminal {
+                write!(err, "\r\x1b[2K[{elapsed:>4}s/{total}s] {counts}")
+            } else {
+                writeln!(err, "cdb_load: {elapsed}s of {total}s, {counts}")
+            };
+            let _ = err.flush();
+        }
+    }))
 }
 
 fn percentiles(sorted_us: &[u32]) -> serde_json::Value {

@@ -6,22 +6,31 @@
 //! it is dropped at once and counted (`cdb_ws_clients_dropped_total{reason="slow"}`), so a
 //! reader that stalls costs at most its queue plus a bounded socket write buffer, and never
 //! slows the others.
+//!
+//! The subscription is the service: while it is not healthy (not yet subscribed, its connection
+//! lost, or its own `PING` unanswered within the Redis timeout) an upgrade on `/ws/stream/…`
+//! answers 503 with the services' JSON error body, and every connected client is closed with
+//! code 1013 ("try again later") and the reason `redis unavailable`, counted as
+//! `cdb_ws_clients_dropped_total{reason="redis_unavailable"}`. Closing rather than keeping them
+//! is deliberate: pub/sub does not replay, so a client kept open across an outage would miss
+//! messages without knowing; a close tells it to reconnect and resynchronise. The subscriber
+//! resubscribes by itself (backoff up to 2 s), and upgrades succeed again from then on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::api::{Ready, spawn_probe};
-use crate::backend::{Backend, BackendError, Redis};
+use crate::api::{ApiError, Ready, Trace, spawn_probe};
+use crate::backend::{Backend, BackendError, REDIS_TIMEOUT, Redis};
 use crate::config::Settings;
 use crate::core::TICKS_CHANNEL;
 use crate::execution::EXECUTIONS_CHANNEL;
@@ -30,6 +39,13 @@ use crate::execution::EXECUTIONS_CHANNEL;
 const MAX_INBOUND: usize = 64 << 10;
 /// Socket write buffer bound per client, on top of its queue.
 const MAX_WRITE_BUFFER: usize = 1 << 20;
+/// How often the subscriber pings its own connection: a connection that is open but whose
+/// server no longer answers (hung, partitioned) yields no error by itself.
+const SUBSCRIPTION_PING: Duration = Duration::from_secs(1);
+/// Close code for clients dropped because the subscription is gone: 1013, "try again later".
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// Close reason sent with [`CLOSE_TRY_AGAIN_LATER`].
+const REDIS_UNAVAILABLE: &str = "redis unavailable";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Channel {
@@ -46,12 +62,22 @@ impl Channel {
     }
 }
 
+/// Why the hub disconnects a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kick {
+    /// Its queue was full.
+    Slow,
+    /// The Redis subscription is gone.
+    RedisUnavailable,
+}
+
 struct Client {
     id: u64,
     ticks: bool,
     executions: bool,
     tx: mpsc::Sender<Utf8Bytes>,
-    kick: Arc<Notify>,
+    /// Taken when the hub drops the client, to tell its task why.
+    kick: Option<oneshot::Sender<Kick>>,
 }
 
 /// The connected clients.
@@ -59,6 +85,9 @@ struct Hub {
     clients: Mutex<Vec<Client>>,
     next_id: AtomicU64,
     queue: usize,
+    /// True while the subscription is healthy. Written under `clients`' lock when it turns
+    /// false, so a client registering concurrently is either refused or closed, never left
+    /// on a dead subscription.
     subscribed: AtomicBool,
 }
 
@@ -67,7 +96,7 @@ impl Hub {
         let mut sent = 0u64;
         let mut dropped = 0usize;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|c| {
+        clients.retain_mut(|c| {
             let wants = match channel {
                 Channel::Ticks => c.ticks,
                 Channel::Executions => c.executions,
@@ -82,7 +111,9 @@ impl Hub {
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     dropped += 1;
-                    c.kick.notify_one();
+                    if let Some(kick) = c.kick.take() {
+                        let _ = kick.send(Kick::Slow);
+                    }
                     tracing::warn!(
                         client = c.id,
                         queue = self.queue,
@@ -99,6 +130,58 @@ impl Hub {
         if dropped > 0 {
             metrics::counter!("cdb_ws_clients_dropped_total", "reason" => "slow")
                 .increment(dropped as u64);
+        }
+    }
+
+    /// Adds a client unless the subscription is down (then `false`).
+    fn register(&self, client: Client) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.subscribed.load(Relaxed) {
+            return false;
+        }
+        clients.push(client);
+        true
+    }
+
+    /// Marks the subscription healthy: upgrades are accepted from now on.
+    fn subscription_up(&self) {
+        self.subscribed.store(true, Relaxed);
+    }
+
+    /// Marks the subscription lost and disconnects every client (they get close 1013).
+    fn subscription_down(&self) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        self.subscribed.store(false, Relaxed);
+        let gone = std::mem::take(&mut *clients);
+        drop(clients);
+        let mut closed = 0u64;
+        for mut c in gone {
+            if let Some(kick) = c.kick.take()
+                && kick.send(Kick::RedisUnavailable).is_ok()
+            {
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            metrics::counter!("cdb_ws_clients_dropped_total", "reason" => "redis_unavailable")
+                .increment(closed);
+            tracing::warn!(
+                clients = closed,
+                "Websocket clients closed: the Redis subscription is gone."
+            );
+        }
+    }
+
+    /// `Ok` while the subscription is healthy; the 503's cause otherwise.
+    fn health(&self) -> Result<(), BackendError> {
+        if self.subscribed.load(Relaxed) {
+            Ok(())
+        } else {
+            Err(BackendError::new(
+                Backend::Redis,
+                "subscribe",
+                "not subscribed to ticks and executions (Redis down or unreachable); retrying",
+            ))
         }
     }
 
@@ -120,22 +203,16 @@ pub fn start(settings: &Settings, ready: Ready) -> Result<Router, BackendError> 
         subscribed: AtomicBool::new(false),
     });
     metrics::gauge!("cdb_ws_clients").set(0.0);
-    metrics::counter!("cdb_ws_clients_dropped_total", "reason" => "slow").increment(0);
+    for reason in ["slow", "redis_unavailable"] {
+        metrics::counter!("cdb_ws_clients_dropped_total", "reason" => reason).increment(0);
+    }
     tokio::spawn(subscriber(Arc::clone(&redis), Arc::clone(&hub)));
     let (probe_redis, probe_hub) = (Arc::clone(&redis), Arc::clone(&hub));
     spawn_probe(ready, Duration::from_secs(1), move || {
         let (redis, hub) = (Arc::clone(&probe_redis), Arc::clone(&probe_hub));
         async move {
             redis.ping().await?;
-            if hub.subscribed.load(Relaxed) {
-                Ok(())
-            } else {
-                Err(BackendError::new(
-                    Backend::Redis,
-                    "subscribe",
-                    "not subscribed yet",
-                ))
-            }
+            hub.health()
         }
     });
     Ok(Router::new()
@@ -143,50 +220,34 @@ pub fn start(settings: &Settings, ready: Ready) -> Result<Router, BackendError> 
         .with_state(hub))
 }
 
-/// Reads both channels and fans out; on a lost connection, resubscribes (backoff up to 2 s).
+/// Reads both channels and fans out; on a lost or silent connection, closes the clients and
+/// resubscribes (backoff up to 2 s).
 async fn subscriber(redis: Arc<Redis>, hub: Arc<Hub>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         // A failed connect is already counted, and the probe logs the outage.
         if let Ok(mut pubsub) = redis.pubsub().await {
-            {
-                let subscribed = async {
-                    pubsub.subscribe(TICKS_CHANNEL).await?;
-                    pubsub.subscribe(EXECUTIONS_CHANNEL).await
-                };
-                match tokio::time::timeout(crate::backend::REDIS_TIMEOUT, subscribed).await {
-                    Ok(Ok(())) => {
-                        hub.subscribed.store(true, Relaxed);
-                        backoff = Duration::from_millis(100);
-                        tracing::info!("Subscribed to ticks and executions.");
-                        let mut messages = pubsub.on_message();
-                        while let Some(msg) = messages.next().await {
-                            let channel = if msg.get_channel_name() == TICKS_CHANNEL {
-                                Channel::Ticks
-                            } else {
-                                Channel::Executions
-                            };
-                            let Ok(text) = String::from_utf8(msg.get_payload_bytes().to_vec())
-                            else {
-                                continue;
-                            };
-                            hub.broadcast(channel, Utf8Bytes::from(text));
-                        }
-                        hub.subscribed.store(false, Relaxed);
-                        metrics::counter!("cdb_redis_errors_total", "op" => "subscribe")
-                            .increment(1);
-                        tracing::error!("Redis subscription lost; resubscribing.");
-                    }
-                    Ok(Err(error)) => {
-                        metrics::counter!("cdb_redis_errors_total", "op" => "subscribe")
-                            .increment(1);
-                        tracing::error!(error = %error, "Cannot subscribe.");
-                    }
-                    Err(_) => {
-                        metrics::counter!("cdb_redis_errors_total", "op" => "subscribe")
-                            .increment(1);
-                        tracing::error!("Subscribing timed out.");
-                    }
+            let subscribed = async {
+                pubsub.subscribe(TICKS_CHANNEL).await?;
+                pubsub.subscribe(EXECUTIONS_CHANNEL).await
+            };
+            match tokio::time::timeout(REDIS_TIMEOUT, subscribed).await {
+                Ok(Ok(())) => {
+                    hub.subscription_up();
+                    backoff = Duration::from_millis(100);
+                    tracing::info!("Subscribed to ticks and executions.");
+                    let why = fan_out(pubsub, &hub).await;
+                    hub.subscription_down();
+                    metrics::counter!("cdb_redis_errors_total", "op" => "subscribe").increment(1);
+                    tracing::error!(error = why, "Redis subscription lost; resubscribing.");
+                }
+                Ok(Err(error)) => {
+                    metrics::counter!("cdb_redis_errors_total", "op" => "subscribe").increment(1);
+                    tracing::error!(error = %error, "Cannot subscribe.");
+                }
+                Err(_) => {
+                    metrics::counter!("cdb_redis_errors_total", "op" => "subscribe").increment(1);
+                    tracing::error!("Subscribing timed out.");
                 }
             }
         }
@@ -195,26 +256,63 @@ async fn subscriber(redis: Arc<Redis>, hub: Arc<Hub>) {
     }
 }
 
-/// `GET /ws/stream/{channel}`, channel `ticks`, `executions` or `all`.
+/// Broadcasts messages until the subscription fails; returns why it failed.
+async fn fan_out(pubsub: redis::aio::PubSub, hub: &Hub) -> &'static str {
+    let (mut sink, mut messages) = pubsub.split();
+    let mut ping = tokio::time::interval(SUBSCRIPTION_PING);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await; // The first tick is immediate; the subscribe just answered.
+    loop {
+        tokio::select! {
+            msg = messages.next() => {
+                let Some(msg) = msg else { return "connection closed" };
+                let channel = if msg.get_channel_name() == TICKS_CHANNEL {
+                    Channel::Ticks
+                } else {
+                    Channel::Executions
+                };
+                let Ok(text) = String::from_utf8(msg.get_payload_bytes().to_vec()) else {
+                    continue;
+                };
+                hub.broadcast(channel, Utf8Bytes::from(text));
+            }
+            _ = ping.tick() => {
+                // Messages keep arriving in the connection's own buffer meanwhile; the answer
+                // takes a round trip, at most the Redis timeout.
+                match tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => return "ping failed",
+                    Err(_) => return "ping unanswered",
+                }
+            }
+        }
+    }
+}
+
+/// `GET /ws/stream/{channel}`, channel `ticks`, `executions` or `all`; 503 while the Redis
+/// subscription is not healthy.
 async fn stream(
     State(hub): State<Arc<Hub>>,
     Path(channel): Path<String>,
-    ws: WebSocketUpgrade,
+    trace: Trace,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let (ticks, executions) = match channel.as_str() {
         "ticks" => (true, false),
         "executions" => (false, true),
         "all" => (true, true),
         _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({
-                    "error": "not found",
-                    "detail": "channel: ticks, executions or all",
-                })),
-            )
-                .into_response();
+            return ApiError::NotFound("channel: ticks, executions or all".to_owned())
+                .into_response_for(trace);
         }
+    };
+    // Before the upgrade check, so a plain GET (curl) sees the outage too.
+    if let Err(e) = hub.health() {
+        return ApiError::Unavailable(e).into_response_for(trace);
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     ws.max_message_size(MAX_INBOUND)
         .max_frame_size(MAX_INBOUND)
@@ -231,34 +329,43 @@ async fn serve_client(
 ) {
     let id = hub.next_id.fetch_add(1, Relaxed);
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(hub.queue);
-    let kick = Arc::new(Notify::new());
-    hub.clients
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Client {
-            id,
-            ticks,
-            executions,
-            tx,
-            kick: Arc::clone(&kick),
-        });
+    let (kick_tx, mut kick) = oneshot::channel();
+    let (mut sink, mut incoming) = socket.split();
+    let registered = hub.register(Client {
+        id,
+        ticks,
+        executions,
+        tx,
+        kick: Some(kick_tx),
+    });
+    if !registered {
+        // The subscription went down between the health check and the upgrade.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            sink.send(close_frame(Kick::RedisUnavailable)),
+        )
+        .await;
+        return;
+    }
     metrics::gauge!("cdb_ws_clients").increment(1.0);
     tracing::info!(client = id, channel = %channel, "Websocket client connected.");
-    let (mut sink, mut incoming) = socket.split();
     let hello = serde_json::json!({"type": "hello", "channel": channel, "client": id}).to_string();
     let mut reason = "closed";
+    let mut kicked = None;
     if sink.send(Message::Text(hello.into())).await.is_err() {
         reason = "error";
     } else {
+        // `kick` is polled in two places but completes at most once: both arms break on it.
         loop {
             tokio::select! {
                 biased;
-                () = kick.notified() => { reason = "slow"; break; }
+                k = &mut kick => { kicked = k.ok(); break; }
                 msg = rx.recv() => {
-                    let Some(msg) = msg else { reason = "slow"; break };
+                    // The hub dropped our sender: it kicked us (the kick arm says why).
+                    let Some(msg) = msg else { kicked = (&mut kick).await.ok(); break };
                     tokio::select! {
                         biased;
-                        () = kick.notified() => { reason = "slow"; break; }
+                        k = &mut kick => { kicked = k.ok(); break; }
                         sent = sink.send(Message::Text(msg)) => {
                             if sent.is_err() { reason = "error"; break; }
                         }
@@ -274,16 +381,43 @@ async fn serve_client(
     }
     hub.remove(id);
     metrics::gauge!("cdb_ws_clients").decrement(1.0);
-    if reason == "slow" {
-        // Best effort, bounded: the peer is not reading, so this may never complete.
-        let _ = tokio::time::timeout(
-            Duration::from_millis(100),
-            sink.send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                code: 1008,
-                reason: "too slow".into(),
-            }))),
-        )
-        .await;
+    match kicked {
+        Some(Kick::Slow) => {
+            reason = "slow";
+            // Best effort, bounded: the peer is not reading, so this may never complete.
+            let _ = tokio::time::timeout(
+                Duration::from_millis(100),
+                sink.send(close_frame(Kick::Slow)),
+            )
+            .await;
+        }
+        Some(Kick::RedisUnavailable) => {
+            reason = "redis_unavailable";
+            // What was queued before the outage still goes out, then the close; bounded, as
+            // the peer may not be reading.
+            let flush = async {
+                while let Ok(msg) = rx.try_recv() {
+                    if sink.send(Message::Text(msg)).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sink.send(close_frame(Kick::RedisUnavailable)).await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+        }
+        None => {}
     }
     tracing::info!(client = id, reason, "Websocket client gone.");
+}
+
+fn close_frame(kick: Kick) -> Message {
+    let (code, reason) = match kick {
+        // 1008: policy violation.
+        Kick::Slow => (1008, "too slow"),
+        Kick::RedisUnavailable => (CLOSE_TRY_AGAIN_LATER, REDIS_UNAVAILABLE),
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }

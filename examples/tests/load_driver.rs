@@ -1,8 +1,9 @@
 //! cdb_load against the four running services: the mix reaches every service (orders filled,
 //! orders rejected by risk, lookups, websocket messages), the JSON summary says so, CPU per
 //! request is reported for a pid; with `--fault errors` the injected 5xx are counted by the
-//! service's HTTP metrics and `--max-error-ratio` turns them into exit code 3; bad flags are one
-//! line and exit 64.
+//! service's HTTP metrics and `--max-error-ratio` turns them into exit code 3; with `--fault
+//! slow` every order is delayed, as the service's latency histogram shows; off a terminal the
+//! progress is a plain line every `--progress-interval`; bad flags are one line and exit 64.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -185,6 +186,85 @@ fn cdb_load_drives_the_mix_reports_it_and_injects_faults() {
     assert!(
         after["errors"].as_u64().unwrap() < after["requests"].as_u64().unwrap(),
         "{after}"
+    );
+}
+
+/// Sum over every series of `name` whose labels include all of `labels`.
+fn sum_of(body: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn cdb_load_slow_fault_delays_every_order_and_progress_is_plain_off_a_terminal() {
+    let stack = stack_with_faults();
+    let exec = stack.proc("cdb_execution");
+    let orders = [("route", "/api/v1/orders")];
+    // Below the injected delay: no delayed order can land in this bucket, however fast the
+    // machine (a sleep never ends early), so this is not a timing threshold.
+    let fast = [("route", "/api/v1/orders"), ("le", "0.25")];
+    let before = exec.metrics();
+    let (code, out, err) = load(
+        &stack,
+        &[
+            "--rate",
+            "10",
+            "--duration",
+            "3s",
+            "--subscribers",
+            "0",
+            "--lookup-share",
+            "0",
+            "--reject-share",
+            "0",
+            "--fault",
+            "slow",
+            "--fault-delay-ms",
+            "300",
+            "--progress-interval",
+            "500ms",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let s: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(s["fault"], "slow", "{s}");
+    let requests = s["requests"].as_f64().unwrap();
+    assert!(requests > 0.0, "{s}");
+    let after = exec.metrics();
+    let count = |m: &str| sum_of(m, "http_server_request_duration_seconds_count", &orders);
+    let under = |m: &str| sum_of(m, "http_server_request_duration_seconds_bucket", &fast);
+    // Every order the driver sent was answered and timed by the service...
+    assert_eq!(count(&after) - count(&before), requests, "{s}");
+    // ...and none of them in less than the injected delay.
+    assert_eq!(under(&after) - under(&before), 0.0, "{s}");
+    eprintln!(
+        "figure: {requests} delayed orders, driver p50 {} ms, p99 {} ms",
+        s["latency_ms"]["p50"], s["latency_ms"]["p99"]
+    );
+
+    // Not a terminal: plain progress lines, no carriage returns or escape codes.
+    let progress: Vec<&str> = err.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!progress.is_empty(), "no progress line on stderr");
+    for line in &progress {
+        assert!(line.starts_with("cdb_load: "), "{line:?}");
+        assert!(line.contains("s of 3s, "), "{line:?}");
+        assert!(line.contains(" sent, "), "{line:?}");
+        assert!(!line.contains(['\r', '\x1b']), "{line:?}");
+    }
+    eprintln!(
+        "figure: {} progress lines, last: {}",
+        progress.len(),
+        progress[progress.len() - 1]
     );
 }
 

@@ -224,7 +224,9 @@ pub fn promtool_check(name: &str, body: &str) {
     }
 }
 
-/// A websocket client on a runtime of its own, collecting text messages.
+/// A websocket client on a runtime of its own, collecting text messages. A close frame from
+/// the server arrives as `{"type":"ws_close","code":N,"reason":"…"}` (a type the services
+/// never send).
 pub struct WsClient {
     rt: tokio::runtime::Runtime,
     rx: std::sync::mpsc::Receiver<String>,
@@ -232,6 +234,11 @@ pub struct WsClient {
 
 impl WsClient {
     pub fn connect(url: &str) -> Self {
+        Self::try_connect(url).unwrap_or_else(|e| panic!("websocket connect to {url}: {e}"))
+    }
+
+    /// Connects, or says why not (the HTTP status when the upgrade was refused).
+    pub fn try_connect(url: &str) -> Result<Self, String> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -242,8 +249,13 @@ impl WsClient {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
             use futures_util::StreamExt as _;
+            use tokio_tungstenite::tungstenite::{Error, Message};
             let (ws, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
                 Ok(ok) => ok,
+                Err(Error::Http(resp)) => {
+                    let _ = ready_tx.send(Err(format!("HTTP {}", resp.status().as_u16())));
+                    return;
+                }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
                     return;
@@ -252,18 +264,27 @@ impl WsClient {
             let _ = ready_tx.send(Ok(()));
             let (_write, mut read) = ws.split();
             while let Some(Ok(msg)) = read.next().await {
-                if let tokio_tungstenite::tungstenite::Message::Text(t) = msg
-                    && tx.send(t.to_string()).is_err()
-                {
+                let text = match msg {
+                    Message::Text(t) => t.to_string(),
+                    Message::Close(frame) => {
+                        let (code, reason) = frame
+                            .map(|f| (u16::from(f.code), f.reason.to_string()))
+                            .unwrap_or((1005, String::new()));
+                        serde_json::json!({"type": "ws_close", "code": code, "reason": reason})
+                            .to_string()
+                    }
+                    _ => continue,
+                };
+                if tx.send(text).is_err() {
                     break;
                 }
             }
         });
-        ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap()
-            .unwrap_or_else(|e| panic!("websocket connect to {url_}: {e}", url_ = "ws"));
-        Self { rt, rx }
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(Self { rt, rx }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("no answer within 10 s".to_owned()),
+        }
     }
 
     /// The first message for which `f` holds, within `timeout`.
@@ -286,5 +307,33 @@ impl WsClient {
 
     pub fn shutdown(self) {
         self.rt.shutdown_background();
+    }
+}
+
+/// A websocket upgrade request sent as plain HTTP, with `traceparent` for [`TRACE`]:
+/// `(status, Retry-After, body)` of a refused upgrade (a 101 has no body to read).
+pub fn ws_upgrade(url: &str) -> (u16, Option<String>, String) {
+    match client()
+        .get(url)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("traceparent", format!("00-{TRACE}-b7ad6b7169203331-01"))
+        .send()
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if status == 101 {
+                return (status, retry, String::new());
+            }
+            (status, retry, r.text().unwrap_or_default())
+        }
+        Err(e) => (0, None, e.to_string()),
     }
 }
