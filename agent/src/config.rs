@@ -13,6 +13,7 @@
 //!   enabled: false
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -88,6 +89,11 @@ pub struct Section<C> {
     /// The exporter's own settings, as its flags would set them.
     #[serde(default)]
     pub settings: Option<C>,
+    /// The keys `settings` sets in the file (filled by [`AgentConfig::from_yaml`]): the
+    /// connection settings it leaves out still come from the environment (see
+    /// [`crate::env_defaults`]).
+    #[serde(skip)]
+    pub settings_keys: BTreeSet<String>,
 }
 
 fn default_true() -> bool {
@@ -120,6 +126,25 @@ impl AgentConfig {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        mcp_exporter_core::yaml::from_str(text)
+        let mut config: Self = mcp_exporter_core::yaml::from_str(text)?;
+        // The typed parse cannot tell a key left out from one set to its default; the tree can.
+        let tree: serde_json::Value = mcp_exporter_core::yaml::from_str(text)?;
+        let keys = |section: &str| -> BTreeSet<String> {
+            tree.get(section)
+                .and_then(|s| s.get("settings"))
+                .and_then(serde_json::Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        if let Some(s) = &mut config.host {
+            s.settings_keys = keys("host");
+        }
+        if let Some(s) = &mut config.redis {
+            s.settings_keys = keys("redis");
+        }
+        if let Some(s) = &mut config.postgres {
+            s.settings_keys = keys("postgres");
+        }
+        Ok(config)
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod env_defaults;
 pub mod logs;
 pub mod run;
 pub mod telemetry;

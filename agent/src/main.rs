@@ -225,8 +225,18 @@ fn main() -> anyhow::Result<ExitCode> {
         Cmd::Run => {
             logging::init(&cli.log);
             let config = cli.config.as_deref().map(|path| {
-                mcp_agent::config::AgentConfig::from_file(path)
-                    .unwrap_or_else(|e| cli::usage_exit(e))
+                let config = mcp_agent::config::AgentConfig::from_file(path)
+                    .unwrap_or_else(|e| cli::usage_exit(e));
+                // The same checks as `config check`, before anything is bound: a port listed
+                // twice is a config error naming both keys, not "address in use" from bind.
+                let problems = config_check::check_config(&config);
+                if !problems.is_empty() {
+                    for p in &problems {
+                        eprintln!("error: {}: {}", path.display(), cli::one_line(p));
+                    }
+                    std::process::exit(cli::EXIT_USAGE);
+                }
+                config
             });
             run(config)
         }

@@ -2,6 +2,7 @@
 //! clear startup error, not a half-running agent), print where each serves, then serve until
 //! SIGTERM/SIGINT.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use axum::Router;
@@ -58,17 +59,28 @@ impl std::fmt::Debug for Planned {
 }
 
 /// Builds every enabled exporter from the config file, or, without one, exactly as each standalone
-/// binary with no flags would (built-in defaults plus the upstream environment variables).
+/// binary with no flags would (built-in defaults plus the upstream environment variables). A
+/// section's connection settings that it leaves out still come from the environment
+/// ([`crate::env_defaults`]).
 pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError> {
     let (host, redis, postgres, has_logs) = match config {
         Some(c) => (c.host, c.redis, c.postgres, c.logs.is_some()),
         None => (None, None, None, false),
     };
     let mut planned = Vec::new();
-    planned.extend(plan_one::<mcp_host_exporter::HostExporter>(host).await?);
-
-    planned.extend(plan_one::<mcp_redis_exporter::RedisExporter>(redis).await?);
-    planned.extend(plan_one::<mcp_postgres_exporter::PostgresExporter>(postgres).await?);
+    planned.extend(
+        plan_one::<mcp_host_exporter::HostExporter>(host, crate::env_defaults::host).await?,
+    );
+    planned.extend(
+        plan_one::<mcp_redis_exporter::RedisExporter>(redis, crate::env_defaults::redis).await?,
+    );
+    planned.extend(
+        plan_one::<mcp_postgres_exporter::PostgresExporter>(
+            postgres,
+            crate::env_defaults::postgres,
+        )
+        .await?,
+    );
 
     // A logs-only agent (every exporter disabled) is a log collector and nothing else.
     if planned.is_empty() && !has_logs {
@@ -77,12 +89,17 @@ pub async fn plan(config: Option<AgentConfig>) -> Result<Vec<Planned>, RunError>
     Ok(planned)
 }
 
+/// Fills the connection settings a section leaves out from the environment
+/// ([`crate::env_defaults`]); gets the keys the section's `settings` sets.
+type EnvDefaults<C> = fn(&mut C, &BTreeSet<String>) -> Result<(), String>;
+
 /// One exporter, through the same `from_matches`/`validate`/`app` as its standalone binary, so the
 /// two cannot drift. `None` when its section disables it.
 async fn plan_one<E: Exporter>(
     section: Option<Section<E::Config>>,
+    env_defaults: EnvDefaults<E::Config>,
 ) -> Result<Option<Planned>, RunError> {
-    let Some((cfg, web)) = settings(E::SECTION, section, || {
+    let Some((cfg, web)) = settings(E::SECTION, section, env_defaults, || {
         E::from_matches(&matches(E::command(), E::NAME)?)
             .map(|(c, w, _)| (c, w))
             .map_err(|e| e.to_string())
@@ -120,6 +137,7 @@ fn config_error(exporter: &'static str, error: impl std::fmt::Display) -> RunErr
 fn settings<C: Default>(
     exporter: &'static str,
     section: Option<Section<C>>,
+    env_defaults: EnvDefaults<C>,
     from_env: impl FnOnce() -> Result<(C, WebArgs), String>,
 ) -> Result<Option<(C, WebArgs)>, RunError> {
     match section {
@@ -135,8 +153,11 @@ fn settings<C: Default>(
                         reason: format!("max_scrape_timeout: {reason}"),
                     }
                 })?;
+            let mut settings = section.settings.unwrap_or_default();
+            env_defaults(&mut settings, &section.settings_keys)
+                .map_err(|reason| RunError::Config { exporter, reason })?;
             Ok(Some((
-                section.settings.unwrap_or_default(),
+                settings,
                 WebArgs {
                     listen_address: section.listen_address,
                     telemetry_path: section.telemetry_path,

@@ -116,3 +116,54 @@ fn port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&port.to_string()), "{stderr}");
 }
+
+#[test]
+fn a_port_listed_twice_is_a_config_error_naming_both_keys() {
+    // Free, so without the config check the second bind would be the first error seen.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "host:\n  listen_address: [\"127.0.0.1:{port}\"]\n\
+             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\npostgres:\n  enabled: false\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "port {port} is used by both host.listen_address[0] and redis.listen_address[0]"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("in use"), "{stderr}");
+    // Nothing was served.
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(" serving "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The same port on two loopback addresses is not a clash: the agent serves both.
+    std::fs::write(
+        &path,
+        format!(
+            "host:\n  listen_address: [\"127.0.0.1:{port}\"]\n\
+             redis:\n  listen_address: [\"127.0.0.2:{port}\"]\n  settings:\n    redis_addr: redis://127.0.0.1:1\n\
+             postgres:\n  enabled: false\n"
+        ),
+    )
+    .unwrap();
+    let (_agent, serving) = start_agent(&std::fs::read_to_string(&path).unwrap(), dir.path(), 2);
+    assert_eq!(serving.len(), 2, "{serving:?}");
+}

@@ -402,3 +402,43 @@ fn garbage_unreachable_and_wrong_credentials_are_rows_not_panics() {
         assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
     }
 }
+
+/// DOCKER_HOST set but no docker CLI to ask the engine with: the Docker rows are SKIP with that
+/// reason (as without an engine), not FAIL.
+#[test]
+fn docker_rows_are_skip_when_the_docker_cli_is_missing() {
+    let empty_path = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .args(["check", "--only", "components,volumes", "--output", "json"])
+        .args([
+            "--prometheus-url",
+            &closed_url(),
+            "--alertmanager-url",
+            &closed_url(),
+        ])
+        .args(["--grafana-url", &closed_url(), "--loki-url", &closed_url()])
+        .args(["--agent-url", &closed_url(), "--http-timeout", "1s"])
+        .env_remove("MCP_AGENT_CONFIG")
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        // No directory on PATH holds a `docker` program.
+        .env("PATH", empty_path.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = support::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for check in ["containers (Docker)", "volumes (Docker)"] {
+        let rows = out.rows(check);
+        assert_eq!(status_of(&rows), ["SKIP"], "{check}: {}", out.stdout);
+        let detail = rows[0]["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("docker CLI is not installed"),
+            "{check}: {detail}"
+        );
+    }
+    // The unreachable components are still FAIL rows, so the exit code says a check failed.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+}

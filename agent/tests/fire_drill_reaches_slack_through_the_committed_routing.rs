@@ -216,3 +216,59 @@ fn via_prometheus_follows_the_watchdog_to_alertmanager() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("no firing Watchdog"), "{}", out.stdout);
 }
+
+/// `--via prometheus` asks Prometheus first: not reaching it at all is "could not run" (2)
+/// whatever the reason — refused, a timeout, a name that does not resolve — told by the error's
+/// kind, not its wording; one line on stderr.
+#[test]
+fn via_prometheus_unreachable_is_could_not_run_for_every_kind_of_unreachable() {
+    // Accepts connections (the kernel's backlog) and never answers: a timeout, not a refusal.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let cases = [
+        ("refused", closed_url()),
+        ("timeout", silent_url),
+        ("DNS", "http://no-such-prometheus.invalid:9090".to_owned()),
+    ];
+    for (kind, url) in cases {
+        let out = agent_cli(&[
+            "fire-drill",
+            "--via",
+            "prometheus",
+            "--http-timeout",
+            "1s",
+            "--prometheus-url",
+            &url,
+            "--alertmanager-url",
+            &closed_url(),
+        ]);
+        assert_eq!(out.code, 2, "{kind}: {}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.stderr.trim().lines().count(),
+            1,
+            "{kind}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("Prometheus"), "{kind}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{kind}: {}", out.stderr);
+    }
+    drop(silent);
+
+    // An answer that is not what Prometheus says is a FAIL row (1), not "could not run".
+    let out = agent_cli(&[
+        "fire-drill",
+        "--via",
+        "prometheus",
+        "--output",
+        "json",
+        "--prometheus-url",
+        &garbage_server(),
+        "--alertmanager-url",
+        &closed_url(),
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.rows("Watchdog firing in Prometheus")[0]["status"],
+        "FAIL"
+    );
+}

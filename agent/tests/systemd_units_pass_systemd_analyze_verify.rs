@@ -18,8 +18,13 @@ fn all_four_units_verify() {
         "exporters/redis/systemd/mcp-redis-exporter.service",
         "exporters/postgres/systemd/mcp-postgres-exporter.service",
     ];
-    let bin = mcp_testkit::find_binary("systemd-analyze").unwrap_or_else(|e| {
-        panic!("systemd-analyze is needed to verify the units (Debian package systemd): {e}")
+    // A check that cannot run fails (it does not skip), and says what to install.
+    let bin = mcp_testkit::find_binary("systemd-analyze").unwrap_or_else(|_| {
+        panic!(
+            "systemd-analyze is not on PATH, so the units cannot be verified: install the \
+             package that provides it (Debian/Ubuntu: apt-get install systemd; Fedora/RHEL: \
+             dnf install systemd) and run the test again"
+        )
     });
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
@@ -63,7 +68,20 @@ fn all_four_units_verify() {
         "NoNewPrivileges=yes",
         "LoadCredential=",
         "CapabilityBoundingSet=\n",
+        // The logs section's positions_file (/var/lib/mcp-agent/positions.json by default)
+        // must be writable under ProtectSystem=strict.
+        "StateDirectory=mcp-agent\n",
     ] {
         assert!(agent.contains(directive), "{directive}");
     }
+    // ... and the default positions_file is inside that state directory.
+    let logs = mcp_agent::config::AgentConfig::from_yaml("logs:\n  loki_url: http://loki:3100\n")
+        .unwrap()
+        .logs
+        .unwrap();
+    assert!(
+        logs.positions_file.starts_with("/var/lib/mcp-agent/"),
+        "{}",
+        logs.positions_file.display()
+    );
 }

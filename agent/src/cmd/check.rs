@@ -218,13 +218,10 @@ fn components(e: &Endpoints, opts: &Options, r: &mut Report) {
                 ],
                 e.timeout * 2,
             ) {
-                Err(reason) => r.push(
-                    cat,
-                    "containers (Docker)",
-                    Status::Fail,
-                    reason,
-                    start.elapsed(),
-                ),
+                Err(error) => {
+                    let (status, reason) = docker_row(error);
+                    r.push(cat, "containers (Docker)", status, reason, start.elapsed());
+                }
                 Ok(out) => {
                     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
                     if lines.is_empty() {
@@ -302,15 +299,46 @@ pub fn docker_reachable() -> Result<(), String> {
     }
 }
 
+/// Why a docker CLI call gave no output.
+#[derive(Debug)]
+enum DockerError {
+    /// There is no `docker` program to run: the Docker rows cannot be checked from here (SKIP),
+    /// as without an engine.
+    NoCli(String),
+    /// The CLI ran and failed, or hung (FAIL).
+    Failed(String),
+}
+
+/// The row for a docker CLI failure: no CLI is SKIP with the reason, anything else FAIL.
+fn docker_row(error: DockerError) -> (Status, String) {
+    match error {
+        DockerError::NoCli(reason) => (Status::Skip, reason),
+        DockerError::Failed(reason) => (Status::Fail, reason),
+    }
+}
+
 /// Runs the docker CLI with a deadline; stdout, or the reason it failed.
-fn docker(args: &[&str], timeout: Duration) -> Result<String, String> {
-    let mut child = std::process::Command::new("docker")
+fn docker(args: &[&str], timeout: Duration) -> Result<String, DockerError> {
+    docker_program("docker", args, timeout)
+}
+
+fn docker_program(program: &str, args: &[&str], timeout: Duration) -> Result<String, DockerError> {
+    let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run the docker CLI: {e}"))?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                DockerError::NoCli(
+                    "the docker CLI is not installed (not on PATH), so the engine cannot be asked"
+                        .to_owned(),
+                )
+            } else {
+                DockerError::Failed(format!("cannot run the docker CLI: {e}"))
+            }
+        })?;
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -318,23 +346,26 @@ fn docker(args: &[&str], timeout: Duration) -> Result<String, String> {
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("docker {} timed out after {timeout:?}", args[0]));
+                return Err(DockerError::Failed(format!(
+                    "docker {} timed out after {timeout:?}",
+                    args[0]
+                )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("docker {}: {e}", args[0])),
+            Err(e) => return Err(DockerError::Failed(format!("docker {}: {e}", args[0]))),
         }
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("docker {}: {e}", args[0]))?;
+        .map_err(|e| DockerError::Failed(format!("docker {}: {e}", args[0])))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!(
+        Err(DockerError::Failed(format!(
             "docker {}: {}",
             args[0],
             super::endpoint::snippet(&String::from_utf8_lossy(&out.stderr))
-        ))
+        )))
     }
 }
 
@@ -775,7 +806,10 @@ fn volumes(opts: &Options, r: &mut Report) {
         &["volume", "ls", "--format", "{{.Name}}"],
         Duration::from_secs(10),
     ) {
-        Err(e) => r.push(cat, "volumes (Docker)", Status::Fail, e, start.elapsed()),
+        Err(error) => {
+            let (status, reason) = docker_row(error);
+            r.push(cat, "volumes (Docker)", status, reason, start.elapsed());
+        }
         Ok(out) => {
             let names: Vec<&str> = out.lines().filter(|l| l.contains(needle)).collect();
             if names.is_empty() {
@@ -1038,6 +1072,22 @@ mod tests {
             err.contains("\"volume\"") && err.contains("volumes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_missing_docker_cli_is_skip_and_a_failing_one_fail() {
+        let missing = docker_program(
+            "mcp-agent-test-no-such-docker-cli",
+            &["ps"],
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        let (status, reason) = docker_row(missing);
+        assert_eq!(status, Status::Skip);
+        assert!(reason.contains("docker CLI is not installed"), "{reason}");
+        // A CLI that runs and fails is a FAIL row (`false` exits 1).
+        let failed = docker_program("false", &["ps"], Duration::from_secs(5)).unwrap_err();
+        assert_eq!(docker_row(failed).0, Status::Fail);
     }
 
     #[test]

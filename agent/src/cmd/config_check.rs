@@ -2,7 +2,8 @@
 //! Every problem is one message with its key path (`redis.settings.redis_adr: unknown key`), all
 //! of them at once, not only the first serde stops at.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde_json::Value;
@@ -30,7 +31,7 @@ pub fn check_file(path: &Path) -> Vec<String> {
 /// The problems of config text; empty when it is valid.
 pub fn check_text(text: &str) -> Vec<String> {
     match AgentConfig::from_yaml(text) {
-        Ok(config) => semantic(&config),
+        Ok(config) => check_config(&config),
         Err(reason) => {
             let structural = structural(text);
             if structural.is_empty() {
@@ -55,8 +56,19 @@ fn structural(text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (key, value) in top {
         if key == "logs" {
-            if let Err(e) = serde_json::from_value::<crate::logs::LogsConfig>(value.clone()) {
-                problems.push(format!("logs: {}", short(&e.to_string())));
+            // serde_path_to_error keeps the key path inside the section
+            // (`logs.docker.parse.format: ...`, `logs.files[1].labels: ...`), which serde's own
+            // message for a nested struct does not name.
+            if let Err(e) =
+                serde_path_to_error::deserialize::<_, crate::logs::LogsConfig>(value.clone())
+            {
+                let inner = e.path().to_string();
+                let path = if inner.is_empty() || inner == "." {
+                    "logs".to_owned()
+                } else {
+                    format!("logs.{inner}")
+                };
+                problems.push(format!("{path}: {}", short(&e.into_inner().to_string())));
             }
             continue;
         }
@@ -122,15 +134,17 @@ fn settings_of(section: &str, v: Value) -> Result<(), String> {
     r.map_err(|e| e.to_string())
 }
 
-/// Addresses, durations, the exporters' own validation, duplicate ports.
-fn semantic(config: &AgentConfig) -> Vec<String> {
+/// The problems of a parsed config (addresses, durations, the exporters' own validation, ports
+/// that clash); empty when it is valid. `mcp-agent run` calls this too before binding anything,
+/// so a port listed twice is the same one-line config error there as here.
+pub fn check_config(config: &AgentConfig) -> Vec<String> {
     let mut problems: Vec<String> = config
         .logs
         .iter()
         .flat_map(|l| l.problems())
         .map(|p| p.to_string())
         .collect();
-    let mut ports: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    let mut listens: Vec<(SocketAddr, String)> = Vec::new();
     let mut web = |name: &str,
                    default_port: u16,
                    enabled: Option<bool>,
@@ -146,22 +160,17 @@ fn semantic(config: &AgentConfig) -> Vec<String> {
             problems.push(format!("{name}.max_scrape_timeout: {reason}"));
         }
         if listen.is_empty() {
-            ports
-                .entry(default_port)
-                .or_default()
-                .push(format!("{name} (default :{default_port})"));
+            // The classic `:PORT`: every address.
+            listens.push((
+                SocketAddr::from(([0, 0, 0, 0], default_port)),
+                format!("{name} (default :{default_port})"),
+            ));
         }
         for (i, address) in listen.iter().enumerate() {
             let key = format!("{name}.listen_address[{i}]");
             match mcp_exporter_core::web::resolve_listen_address(address) {
                 Ok(addrs) => {
-                    for a in addrs
-                        .iter()
-                        .map(|a| a.port())
-                        .collect::<std::collections::BTreeSet<_>>()
-                    {
-                        ports.entry(a).or_default().push(key.clone());
-                    }
+                    listens.extend(addrs.into_iter().map(|a| (a, key.clone())));
                 }
                 Err(e) => problems.push(format!(
                     "{key}: {}",
@@ -213,15 +222,31 @@ fn semantic(config: &AgentConfig) -> Vec<String> {
     section!(host, "host", 9100);
     section!(redis, "redis", 9121);
     section!(postgres, "postgres", 9187);
-    for (port, keys) in ports {
-        if keys.len() > 1 {
-            problems.push(format!(
-                "port {port} is used by both {}",
-                keys.join(" and ")
-            ));
+    problems.extend(clashes(&listens));
+    problems
+}
+
+/// Two listen addresses clash when one bind would fail because of the other: the same port and
+/// the same IP, or either on the unspecified address (`0.0.0.0` / `[::]` take the port on every
+/// address). `127.0.0.1:X` and `127.0.0.2:X` do not clash. One message per pair of keys.
+fn clashes(listens: &[(SocketAddr, String)]) -> Vec<String> {
+    let mut pairs: BTreeSet<(u16, &str, &str)> = BTreeSet::new();
+    for (i, (a, ka)) in listens.iter().enumerate() {
+        for (b, kb) in &listens[i + 1..] {
+            // Port 0 is a fresh port per bind: never a clash.
+            if ka != kb && a.port() != 0 && a.port() == b.port() && ips_overlap(a.ip(), b.ip()) {
+                pairs.insert((a.port(), ka, kb));
+            }
         }
     }
-    problems
+    pairs
+        .into_iter()
+        .map(|(port, ka, kb)| format!("port {port} is used by both {ka} and {kb}"))
+        .collect()
+}
+
+fn ips_overlap(a: IpAddr, b: IpAddr) -> bool {
+    a == b || a.is_unspecified() || b.is_unspecified()
 }
 
 #[cfg(test)]
@@ -274,5 +299,99 @@ mod tests {
         );
         assert!(check_text("postgres:\n  enabled: false\n").is_empty());
         assert!(check_text("").is_empty());
+    }
+
+    fn listens(entries: &[(&str, &str)]) -> Vec<(SocketAddr, String)> {
+        entries
+            .iter()
+            .map(|(a, k)| (a.parse().unwrap(), (*k).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn ports_clash_only_on_the_same_ip_or_an_unspecified_one() {
+        // Same port on two loopback addresses: both binds succeed.
+        assert!(
+            clashes(&listens(&[
+                ("127.0.0.1:9500", "a"),
+                ("127.0.0.2:9500", "b")
+            ]))
+            .is_empty()
+        );
+        assert!(clashes(&listens(&[("127.0.0.1:9500", "a"), ("[::1]:9500", "b")])).is_empty());
+        // Different ports never clash; port 0 is a fresh port each time.
+        assert!(
+            clashes(&listens(&[
+                ("127.0.0.1:9500", "a"),
+                ("127.0.0.1:9501", "b")
+            ]))
+            .is_empty()
+        );
+        assert!(clashes(&listens(&[("127.0.0.1:0", "a"), ("127.0.0.1:0", "b")])).is_empty());
+        // One key resolving to the same address twice is not a clash with itself.
+        assert!(
+            clashes(&listens(&[
+                ("127.0.0.1:9500", "a"),
+                ("127.0.0.1:9500", "a")
+            ]))
+            .is_empty()
+        );
+        assert_eq!(
+            clashes(&listens(&[
+                ("127.0.0.1:9500", "a"),
+                ("127.0.0.1:9500", "b")
+            ])),
+            ["port 9500 is used by both a and b"]
+        );
+        for any in ["0.0.0.0:9500", "[::]:9500"] {
+            assert_eq!(
+                clashes(&listens(&[("127.0.0.2:9500", "a"), (any, "b")])),
+                ["port 9500 is used by both a and b"],
+                "{any}"
+            );
+        }
+        assert_eq!(
+            clashes(&listens(&[("0.0.0.0:9500", "a"), ("[::]:9500", "b")])).len(),
+            1
+        );
+        // Through the whole check: distinct loopback IPs are valid, `:PORT` takes every IP.
+        assert!(
+            check_text(
+                "host:\n  listen_address: [\"127.0.0.1:9500\"]\nredis:\n  listen_address: [\"127.0.0.2:9500\"]\npostgres:\n  enabled: false\n"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check_text(
+                "host:\n  listen_address: [\"127.0.0.1:9500\"]\nredis:\n  listen_address: [\":9500\"]\npostgres:\n  enabled: false\n"
+            ),
+            ["port 9500 is used by both host.listen_address[0] and redis.listen_address[0]"]
+        );
+        assert_eq!(
+            check_text(
+                "host:\n  listen_address: [\"127.0.0.1:9121\"]\npostgres:\n  enabled: false\n"
+            ),
+            ["port 9121 is used by both host.listen_address[0] and redis (default :9121)"]
+        );
+    }
+
+    #[test]
+    fn errors_inside_logs_name_their_key_path() {
+        let p = check_text(
+            "logs:\n  loki_url: http://127.0.0.1:3100\n  docker:\n    parse: {format: yaml}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("logs.docker.parse.format: "), "{p:?}");
+        let p = check_text(
+            "logs:\n  loki_url: http://127.0.0.1:3100\n  files:\n    - path: /a\n    - {path: /b, labls: {}}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("logs.files[1]"), "{p:?}");
+        assert!(p[0].contains("labls"), "{p:?}");
+        let p = check_text("logs:\n  batch_max_bytes: lots\n");
+        assert!(
+            p[0].starts_with("logs.batch_max_bytes: invalid type"),
+            "{p:?}"
+        );
     }
 }

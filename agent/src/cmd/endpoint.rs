@@ -134,7 +134,16 @@ pub enum CallError {
         /// The redacted URL.
         url: String,
     },
-    /// Anything else (TLS, reset, ...).
+    /// The connection could not be made for another reason (unreachable network, TLS
+    /// handshake, ...), told by reqwest's error kind.
+    #[error("{reason} ({url})")]
+    Connect {
+        /// What happened, without the URL.
+        reason: String,
+        /// The redacted URL.
+        url: String,
+    },
+    /// Anything else (reset mid-answer, a body that cannot be read, ...).
     #[error("{reason} ({url})")]
     Other {
         /// What happened, without the URL.
@@ -142,6 +151,46 @@ pub enum CallError {
         /// The redacted URL.
         url: String,
     },
+}
+
+impl CallError {
+    /// The endpoint could not be reached at all (DNS, refused, timeout, any other connect
+    /// failure): for the endpoint a command is about, that is "could not run" (exit 2), decided
+    /// by the error's kind, never by its text.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            CallError::Dns { .. }
+                | CallError::Refused { .. }
+                | CallError::Timeout { .. }
+                | CallError::Connect { .. }
+        )
+    }
+}
+
+/// Why a JSON GET gave no usable document: no answer at all, or an answer that is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No answer (see [`CallError::is_unreachable`]).
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A non-2xx status or a body that is not JSON; the message names the path and the status.
+    #[error("{0}")]
+    Answer(String),
+}
+
+impl FetchError {
+    /// The endpoint could not be reached at all (not: it answered garbage).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, FetchError::Call(c) if c.is_unreachable())
+    }
+}
+
+// The rows take the message as a string: `?` in a closure returning `Result<_, String>`.
+impl From<FetchError> for String {
+    fn from(e: FetchError) -> String {
+        e.to_string()
+    }
 }
 
 impl Endpoint {
@@ -292,8 +341,18 @@ impl Endpoint {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<serde_json::Value, String> {
-        let answer = self.get_query(path, query).map_err(|e| e.to_string())?;
-        answer.json(path)
+        self.fetch_json(path, query).map_err(|e| e.to_string())
+    }
+
+    /// [`get_json`](Self::get_json) with the error kept typed, for callers that tell "could not
+    /// reach it" from "it answered garbage".
+    pub fn fetch_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, FetchError> {
+        let answer = self.get_query(path, query)?;
+        answer.json(path).map_err(FetchError::Answer)
     }
 }
 
@@ -334,7 +393,10 @@ pub fn snippet(body: &str) -> String {
     out
 }
 
-/// Sorts a reqwest error into DNS / refused / timeout / other by its source chain.
+/// Sorts a reqwest error into DNS / refused / timeout / connect / other. The kind comes from
+/// reqwest (`is_timeout`, `is_connect`) and the io errors in the source chain; only DNS is told
+/// apart from other connect failures by the resolver's message, which has no typed kind (and is
+/// a connect error either way, so [`CallError::is_unreachable`] does not depend on that text).
 fn classify(error: &reqwest::Error, url: &str, timeout: Duration) -> CallError {
     let host_port = url::Url::parse(url)
         .ok()
@@ -384,12 +446,19 @@ fn classify(error: &reqwest::Error, url: &str, timeout: Duration) -> CallError {
         };
     }
     let reason = chain.iter().skip(1).cloned().collect::<Vec<_>>().join(": ");
+    let reason = if reason.is_empty() {
+        error.without_url_string()
+    } else {
+        reason
+    };
+    if error.is_connect() {
+        return CallError::Connect {
+            reason,
+            url: url.to_owned(),
+        };
+    }
     CallError::Other {
-        reason: if reason.is_empty() {
-            error.without_url_string()
-        } else {
-            reason
-        },
+        reason,
         url: url.to_owned(),
     }
 }

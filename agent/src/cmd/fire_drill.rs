@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::endpoint::Endpoints;
+use super::endpoint::{Endpoints, FetchError};
 use super::output::{Report, Status};
 
 /// The drill's alert name.
@@ -271,18 +271,20 @@ pub fn run(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<(), Can
 fn via_prometheus(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<(), CannotRun> {
     let cat = "fire-drill";
     let start = Instant::now();
-    let watchdog_in_prom = || -> Result<bool, String> {
-        let v = e.prometheus.get_json("/api/v1/alerts", &[])?;
+    let watchdog_in_prom = || -> Result<bool, FetchError> {
+        let v = e.prometheus.fetch_json("/api/v1/alerts", &[])?;
         let alerts = v["data"]["alerts"]
             .as_array()
-            .ok_or_else(|| "/api/v1/alerts: no data.alerts".to_owned())?;
+            .ok_or_else(|| FetchError::Answer("/api/v1/alerts: no data.alerts".to_owned()))?;
         Ok(alerts
             .iter()
             .any(|a| a["labels"]["alertname"] == "Watchdog" && a["state"] == "firing"))
     };
     let mut last = watchdog_in_prom();
+    // Prometheus is what this drill asks first: not reaching it at all (DNS, refused, timeout)
+    // is "could not run"; an answer that is wrong is a FAIL row below.
     if let Err(error) = &last
-        && error.contains("refused")
+        && error.is_unreachable()
     {
         return Err(CannotRun(format!("Prometheus: {error}")));
     }
@@ -304,7 +306,7 @@ fn via_prometheus(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<
             Ok(false) => {
                 "no firing Watchdog alert in /api/v1/alerts (is the rule loaded?)".to_owned()
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         },
         start.elapsed(),
     );

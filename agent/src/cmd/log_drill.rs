@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use super::endpoint::{Auth, Endpoint, Endpoints, Tls};
+use super::endpoint::{Auth, Endpoint, Endpoints, FetchError, Tls};
 use super::fire_drill::CannotRun;
 use super::output::{Report, Status};
 
@@ -180,13 +180,13 @@ pub fn run(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<(), Can
         .unwrap_or_default()
         .as_nanos()
         .to_string();
-    let query = || -> Result<Option<String>, String> {
+    let query = || -> Result<Option<String>, FetchError> {
         let end = (SystemTime::now() + Duration::from_secs(60))
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos()
             .to_string();
-        let v = e.loki.get_json(
+        let v = e.loki.fetch_json(
             "/loki/api/v1/query_range",
             &[
                 ("query", &logql),
@@ -197,7 +197,10 @@ pub fn run(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<(), Can
             ],
         )?;
         if v["status"] != "success" {
-            return Err(format!("Loki query status {}", v["status"]));
+            return Err(FetchError::Answer(format!(
+                "Loki query status {}",
+                v["status"]
+            )));
         }
         let line = v["data"]["result"]
             .as_array()
@@ -215,10 +218,12 @@ pub fn run(e: &Endpoints, opts: &Options, report: &mut Report) -> Result<(), Can
         match query() {
             Ok(Some(line)) => break Ok(line),
             Ok(None) => {}
-            Err(err) if first && (err.contains("refused") || err.contains("DNS")) => {
+            // Loki not reachable at all on the first query (DNS, refused, timeout): could not
+            // run. Later, or an answer that is wrong, is the FAIL row.
+            Err(err) if first && err.is_unreachable() => {
                 return Err(CannotRun(format!("cannot query Loki: {err}")));
             }
-            Err(err) if poll_start.elapsed() >= opts.wait_timeout => break Err(err),
+            Err(err) if poll_start.elapsed() >= opts.wait_timeout => break Err(err.to_string()),
             Err(_) => {}
         }
         first = false;

@@ -48,6 +48,74 @@ pub fn start_agent(config: &str, dir: &Path, expect: usize) -> (Proc, Vec<String
     (Proc(child), lines)
 }
 
+/// An agent started from a prepared command, with its stderr collected as it comes.
+pub struct Agent {
+    pub proc: Proc,
+    /// The `serving` lines it printed (fewer than expected when it exited early).
+    pub serving: Vec<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Agent {
+    /// Everything the agent wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the agent to exit (after it printed fewer lines than expected) and returns
+    /// its exit code and stderr.
+    pub fn wait_exit(mut self) -> (Option<i32>, String) {
+        let status = self.proc.0.wait().unwrap();
+        // The stderr reader ends with the process; give it the moment it needs.
+        let done = mcp_testkit::wait_until(Duration::from_secs(10), || {
+            std::sync::Arc::strong_count(&self.stderr) == 1
+        });
+        assert!(done, "stderr reader still running");
+        (status.code(), self.stderr())
+    }
+}
+
+/// Spawns `cmd` (an `mcp-agent` command line) and waits for `expect` `serving` lines, or for
+/// the agent to close stdout (exit).
+pub fn spawn_agent(mut cmd: Command, expect: usize) -> Agent {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let sink = std::sync::Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while err.read_line(&mut line).unwrap_or(0) > 0 {
+            sink.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut serving = Vec::new();
+    while serving.len() < expect {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains(" serving ") {
+            serving.push(line.trim().to_owned());
+        }
+    }
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    Agent {
+        proc: Proc(child),
+        serving,
+        stderr,
+    }
+}
+
 /// The result of one CLI run.
 #[derive(Debug)]
 pub struct Out {
