@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Deploys the CDB observability stack on this host, the team's workflow:
 #   1. pre-flight: docker and its compose plugin, the compose file, .env, the secret files, the
-#      external network cdb_network;
+#      profiles (never agent with standalone, never two log collectors), the external network
+#      cdb_network;
 #   2. docker compose config (the file as Docker will run it: variables, profiles, secrets);
 #   3. docker compose up -d (builds our images on first use);
 #   4. waits until every container reports healthy (a progress line, not a fixed sleep);
 #   5. mcp-agent check, mcp-agent fire-drill --wait, mcp-agent log-drill --service cdb_ws;
-#   6. prints the access points.
+#   6. prints the access points (Promtail's only when its profile runs it).
 # Needs only bash and docker on this host: no promtool, amtool or python (the static checks of the
 # configs run in the repository's test command, scripts/check-stack). mcp-agent runs from this host
 # when installed, else inside the mcp_agent container.
@@ -86,12 +87,23 @@ for pair in \
   "POSTGRES_PASSWORD_FILE:./secrets/postgres_password"; do
   key=${pair%%:*}
   file=$(env_value "$key" "${pair#*:}")
-  [ -s "$file" ] || die 2 "secret file $file ($key) is missing or empty: create it, one line, mode 600"
+  [ -s "$file" ] || die 2 "secret file $file ($key) is missing or empty: create it, one line, mode 644 in the mode-700 secrets/"
+  # Compose mounts a file secret as it is on the host (owner and mode kept; uid/gid/mode of the
+  # long syntax are ignored without Swarm), and the containers read it as their own users (mcp
+  # 10001, grafana 472, nobody): readable by others, while the 700 directory keeps host users out.
+  [ -n "$(find "$file" -prune -perm -004 2>/dev/null)" ] \
+    || die 2 "secret file $file ($key) is not readable by the containers' users: chmod 644 $file (and chmod 700 its directory)"
 done
-profiles=$(env_value COMPOSE_PROFILES agent)
-case ",$profiles," in
-  *,agent,*standalone* | *standalone*,agent,*) die 2 "COMPOSE_PROFILES has both agent and standalone: they serve the same ports" ;;
-esac
+# As Docker Compose selects them: COMPOSE_PROFILES from the environment, else from .env.
+profiles=${COMPOSE_PROFILES:-$(env_value COMPOSE_PROFILES agent)}
+has_profile() { case ",$profiles," in *,"$1",*) return 0 ;; esac; return 1; }
+if has_profile agent && has_profile standalone; then
+  die 2 "COMPOSE_PROFILES has both agent and standalone: they serve the same ports"
+fi
+# Two log collectors would store every container's line twice in Loki.
+if has_profile agent && has_profile promtail && grep -qE '^logs:' agent/agent.yml 2>/dev/null; then
+  die 2 "COMPOSE_PROFILES runs Promtail and the agent collects logs too (logs: in agent/agent.yml): remove that section, or the promtail profile"
+fi
 docker network inspect cdb_network >/dev/null 2>&1 \
   || die 2 "docker network cdb_network does not exist: docker network create cdb_network (and attach the CDB services)"
 echo "compose file, .env, secrets and cdb_network OK (profiles: $profiles)"
@@ -101,7 +113,10 @@ step "docker compose config"
 dc() { docker compose -f "$compose_file" "$@"; }
 out=$(dc config --quiet 2>&1) || die 3 "docker compose config failed: $out"
 mapfile -t containers < <(dc config --format json 2>/dev/null | grep -o '"container_name": *"mcp_[a-z_]*"' | grep -o 'mcp_[a-z_]*' || true)
-[ "${#containers[@]}" -gt 0 ] || containers=(mcp_prometheus mcp_alertmanager mcp_grafana mcp_loki)
+if [ "${#containers[@]}" -eq 0 ]; then
+  containers=(mcp_prometheus mcp_alertmanager mcp_grafana mcp_loki)
+  if has_profile promtail; then containers+=(mcp_promtail); fi
+fi
 echo "valid; containers: ${containers[*]}"
 
 # --- 3. start -------------------------------------------------------------------------------------
@@ -161,13 +176,19 @@ fi
 step "Deployed"
 gf_user=$(env_value GF_SECURITY_ADMIN_USER admin)
 gf_pass_file=$(env_value GF_SECURITY_ADMIN_PASSWORD_FILE ./secrets/grafana_admin_password)
+# Promtail only when this deployment runs it (profile promtail): one of the containers compose runs.
+promtail_line=''
+for c in "${containers[@]}"; do
+  if [ "$c" = mcp_promtail ]; then
+    promtail_line=$'\n  Promtail       http://localhost:9080   (/targets; profile promtail)'
+  fi
+done
 cat <<EOF
 ${green}The CDB observability stack is up.${reset}
   Grafana        http://localhost:3000   user ${gf_user}, password in ${gf_pass_file}
   Prometheus     http://localhost:9090   (no login; targets: /targets, alerts: /alerts)
   Alertmanager   http://localhost:9093   (no login; Slack webhook from the slack_webhook_url secret)
-  Loki           http://localhost:3100   (push and LogQL API; browse in Grafana > Explore)
-  Promtail       http://localhost:9080   (/targets)
+  Loki           http://localhost:3100   (push and LogQL API; browse in Grafana > Explore)${promtail_line}
   Exporters      http://localhost:9100/metrics  :9121/metrics  :9187/metrics
 Dashboards: Grafana > Dashboards > CDB. Runbooks: README.md, "Alerts and runbooks".
 EOF

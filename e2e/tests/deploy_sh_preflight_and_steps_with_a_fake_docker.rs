@@ -1,7 +1,10 @@
 //! deploy.sh, run for real against a fake `docker` on PATH (there is no Docker engine here): each
-//! pre-flight failure exits 2 with one line naming the fix and starts nothing; a good setup runs
+//! pre-flight failure (a secret file missing or unreadable by the containers' users included)
+//! exits 2 with one line naming the fix and starts nothing; a good setup runs
 //! compose config, up -d, the health wait, then `mcp-agent check`, `fire-drill --wait` and
-//! `log-drill --service cdb_ws` in that order; the skip flags leave those out.
+//! `log-drill --service cdb_ws` in that order; the skip flags leave those out. Promtail's access
+//! point is printed only when the `promtail` profile runs it (from .env or the environment, as
+//! compose reads them), and Promtail next to the agent's own log collection is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -20,7 +23,11 @@ case "$1" in
                      echo "Docker Compose version v2.29.7" ;;
       *" config --quiet "*) [ -z "${FAKE_BAD_CONFIG:-}" ] || { echo "services.x: bad" >&2; exit 15; } ;;
       *" config --format json "*)
-        echo '{"services": {"prometheus": {"container_name": "mcp_prometheus"}, "mcp-agent": {"container_name": "mcp_agent"}}}' ;;
+        # As compose: the profiles from the environment, else from .env (deploy.sh's directory).
+        profiles=${COMPOSE_PROFILES:-$(sed -n 's/^COMPOSE_PROFILES=//p' .env | tail -n 1)}
+        promtail=''
+        case ",$profiles," in *,promtail,*) promtail=', "promtail": {"container_name": "mcp_promtail"}' ;; esac
+        echo "{\"services\": {\"prometheus\": {\"container_name\": \"mcp_prometheus\"}, \"mcp-agent\": {\"container_name\": \"mcp_agent\"}$promtail}}" ;;
     esac ;;
   network) [ -z "${FAKE_NO_NETWORK:-}" ] || { echo "Error: No such network: cdb_network" >&2; exit 1; } ;;
   inspect)
@@ -41,10 +48,12 @@ fn setup(with_env: bool, with_secrets: bool) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let stack = tmp.path().join("mcp");
     std::fs::create_dir(&stack).unwrap();
+    std::fs::create_dir(stack.join("agent")).unwrap();
     for f in [
         "deploy.sh",
         "docker-compose.observability.yml",
         ".env.example",
+        "agent/agent.yml",
     ] {
         std::fs::copy(stack_dir().join(f), stack.join(f)).unwrap();
     }
@@ -58,7 +67,10 @@ fn setup(with_env: bool, with_secrets: bool) -> Setup {
             "grafana_admin_password",
             "postgres_password",
         ] {
-            std::fs::write(stack.join("secrets").join(s), "x\n").unwrap();
+            let f = stack.join("secrets").join(s);
+            std::fs::write(&f, "x\n").unwrap();
+            // As QUICK_START.md has it: readable by the containers' users, whatever the umask.
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
     let bin = tmp.path().join("bin");
@@ -124,6 +136,15 @@ fn missing_secret_file_is_named() {
 }
 
 #[test]
+fn a_secret_file_the_containers_cannot_read_is_named() {
+    let s = setup(true, true);
+    let f = s.stack.join("secrets/postgres_password");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, calls) = run(&s, &[], &[]);
+    assert_preflight_failure(&o, &calls, "chmod 644 ./secrets/postgres_password");
+}
+
+#[test]
 fn missing_compose_plugin_and_network_are_told_apart() {
     let s = setup(true, true);
     let (o, calls) = run(&s, &[], &[("FAKE_NO_COMPOSE", "1")]);
@@ -146,6 +167,68 @@ fn both_exporter_profiles_at_once_are_refused() {
     .unwrap();
     let (o, calls) = run(&s, &[], &[]);
     assert_preflight_failure(&o, &calls, "both agent and standalone");
+}
+
+fn set_profiles(s: &Setup, profiles: &str) {
+    let env = std::fs::read_to_string(s.stack.join(".env")).unwrap();
+    assert!(env.contains("COMPOSE_PROFILES=agent\n"), "{env}");
+    std::fs::write(
+        s.stack.join(".env"),
+        env.replace(
+            "COMPOSE_PROFILES=agent\n",
+            &format!("COMPOSE_PROFILES={profiles}\n"),
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn promtail_next_to_the_agent_s_log_collection_is_refused() {
+    let s = setup(true, true);
+    set_profiles(&s, "agent,promtail");
+    let (o, calls) = run(&s, &[], &[]);
+    assert_preflight_failure(&o, &calls, "logs: in agent/agent.yml");
+    // The profile given in the environment counts as compose counts it, over .env.
+    let s = setup(true, true);
+    let (o, calls) = run(&s, &[], &[("COMPOSE_PROFILES", "agent,promtail")]);
+    assert_preflight_failure(&o, &calls, "logs: in agent/agent.yml");
+}
+
+#[test]
+fn promtail_s_access_point_is_printed_only_when_its_profile_runs() {
+    let s = setup(true, true);
+    let (o, _) = run(&s, &["--skip-check", "--skip-drills"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !stdout.contains("Promtail") && !stdout.contains(":9080"),
+        "no Promtail without its profile:\n{stdout}"
+    );
+    // The agent without its logs section, and Promtail collecting: the access point is there.
+    let agent_yml = s.stack.join("agent/agent.yml");
+    let committed = std::fs::read_to_string(&agent_yml).unwrap();
+    let without_logs = committed.split("\nlogs:").next().unwrap().to_owned();
+    assert_ne!(without_logs, committed, "agent.yml has a logs: section");
+    std::fs::write(&agent_yml, without_logs).unwrap();
+    for (dotenv, environment) in [("agent,promtail", None), ("agent", Some("agent,promtail"))] {
+        set_profiles(&s, dotenv);
+        let env: Vec<(&str, &str)> = environment
+            .map(|p| ("COMPOSE_PROFILES", p))
+            .into_iter()
+            .collect();
+        let (o, _) = run(&s, &["--skip-check", "--skip-drills"], &env);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains("Promtail       http://localhost:9080"),
+            "Promtail with its profile (.env {dotenv}, environment {environment:?}):\n{stdout}"
+        );
+        assert!(
+            stdout.contains("3/3 healthy"),
+            "mcp_promtail awaited:\n{stdout}"
+        );
+        std::fs::copy(s.stack.join(".env.example"), s.stack.join(".env")).unwrap();
+    }
 }
 
 #[test]

@@ -4,10 +4,14 @@
 //! remote-write receiver. Faults are injected and the Slack payloads they cause are checked.
 //!
 //! What this test changes in the committed files, and why (also printed when it runs):
-//! - prometheus.yml: targets rewritten to loopback ports; scrape and evaluation intervals 1 s
-//!   (15 s in the stack); the grafana, loki and promtail jobs dropped (those components do not run
-//!   here, so LokiDown's `absent()` branch fires, which the test also checks); the commented
-//!   remote_write block uncommented with the receiver's URL.
+//! - prometheus.yml: static targets rewritten to loopback ports; scrape and evaluation intervals
+//!   1 s (15 s in the stack); the grafana and loki jobs dropped (those components do not run here,
+//!   so LokiDown's `absent()` branch fires, which the test also checks); the commented
+//!   remote_write block uncommented with the receiver's URL. The promtail job is kept as committed
+//!   (DNS discovery of `mcp_promtail`): Promtail does not run here and this host's resolver knows
+//!   no container, as in the stack without the `promtail` profile; the test checks that the job is
+//!   loaded, looks the name up, has no target and never fires ServiceDown. That a running
+//!   mcp_promtail is found needs Docker's DNS and is not tested here.
 //! - alert.rules.yml: every `for:` shortened to 2 s, so each alert fires within seconds;
 //!   expressions, thresholds, labels and annotations are the committed ones.
 //! - Prometheus runs with --rules.alert.resend-delay=2s (default 1m), so alerts evaluated before its
@@ -88,6 +92,11 @@ fn channels_seen(slack: &SlackReceiver) -> String {
         .join("\n")
 }
 
+/// The value of the first sample of an instant query's result.
+fn sample(result: &serde_json::Value) -> Option<f64> {
+    result[0]["value"][1].as_str()?.parse().ok()
+}
+
 fn report(alert: &str, channel: &str, fault: Instant, p: &SlackPayload) -> String {
     let line = format!(
         "{alert:<28} {channel:<24} fault -> Slack {:>6.1} s",
@@ -101,9 +110,11 @@ fn report(alert: &str, channel: &str, fault: Instant, p: &SlackPayload) -> Strin
 fn committed_stack_fires_each_alert_to_its_slack_channel() {
     let started = Instant::now();
     println!(
-        "e2e: committed prometheus.yml with targets on loopback, 1 s scrape/eval, jobs grafana, loki, \
-         promtail dropped (not run here), remote_write uncommented; alert.rules.yml with every for: \
-         shortened to 2 s; Prometheus --rules.alert.resend-delay=2s; alertmanager.yml with only slack_api_url_file changed"
+        "e2e: committed prometheus.yml with static targets on loopback, 1 s scrape/eval, jobs grafana \
+         and loki dropped (not run here), job promtail as committed (DNS name mcp_promtail, which no \
+         resolver here knows), remote_write uncommented; alert.rules.yml with every for: shortened \
+         to 2 s; Prometheus --rules.alert.resend-delay=2s; alertmanager.yml with only \
+         slack_api_url_file changed"
     );
     // Build first: the binaries are the slow part on a cold target dir.
     for (name, _) in SERVICES {
@@ -206,7 +217,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         targets,
         alertmanager: am_addr,
         remote_write: Some(format!("{receiver_url}/api/v1/write")),
-        drop_jobs: vec!["grafana".into(), "loki".into(), "promtail".into()],
+        drop_jobs: vec!["grafana".into(), "loki".into()],
     };
     let config = rewrite_prometheus_config(&lb).to_string();
     let rules = shorten_rules("2s");
@@ -264,6 +275,39 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     println!(
         "e2e: all {expected_targets} targets up ({:.0} s after Prometheus started)",
         prom_started.elapsed().as_secs_f64()
+    );
+
+    // --- the promtail job: loaded, looks mcp_promtail up, has no target -------------------------
+    // As in the stack without the `promtail` profile: the name resolves nowhere, so no target, no
+    // `up` series and (checked at the end) no ServiceDown. Whether the resolver answered NXDOMAIN
+    // or failed is printed: a name never resolved has no target either way (prometheus.yml).
+    let mut lookups = None;
+    let looked_up = mcp_testkit::wait_until(Duration::from_secs(30), || {
+        lookups = sample(&prom.query("prometheus_sd_dns_lookups_total"));
+        lookups.is_some_and(|n| n > 0.0)
+    });
+    assert!(
+        looked_up,
+        "the promtail job's DNS discovery ran: {lookups:?}"
+    );
+    let discovered = prom.query(r#"prometheus_sd_discovered_targets{config="promtail"}"#);
+    assert_eq!(
+        sample(&discovered),
+        Some(0.0),
+        "the promtail job is loaded and discovered no target: {discovered}"
+    );
+    let promtail_up = prom.query(r#"up{job="promtail"}"#);
+    assert!(
+        promtail_up.as_array().is_some_and(|r| r.is_empty()),
+        "no up series for promtail: {promtail_up}"
+    );
+    // Both counters read back to back: a refresh (every 15 s) seldom falls between the two.
+    let lookups = sample(&prom.query("prometheus_sd_dns_lookups_total")).unwrap_or(0.0);
+    let failures = sample(&prom.query("prometheus_sd_dns_lookup_failures_total")).unwrap_or(0.0);
+    println!(
+        "e2e: job promtail loaded, 0 targets, no up series; {lookups} DNS lookups of mcp_promtail \
+         so far: {} answered NXDOMAIN, {failures} failed",
+        lookups - failures
     );
 
     // The compose healthchecks of the processes that run here, ports substituted: they pass on a
@@ -647,6 +691,22 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         lines.push(too_many.join().unwrap());
         lines.extend(service_down.join().unwrap());
     });
+    // The promtail job, without a target all along, never fired ServiceDown.
+    let promtail_alerts: Vec<String> = slack
+        .payloads()
+        .iter()
+        .filter(|p| p.text().contains("ServiceDown") && p.text().contains("promtail"))
+        .map(SlackPayload::text)
+        .collect();
+    assert!(
+        promtail_alerts.is_empty(),
+        "ServiceDown for the promtail job, which has no target: {promtail_alerts:?}"
+    );
+    let promtail_firing = prom.query(r#"ALERTS{job="promtail"}"#);
+    assert!(
+        promtail_firing.as_array().is_some_and(|r| r.is_empty()),
+        "no alert on the promtail job: {promtail_firing}"
+    );
     println!("e2e: fault -> Slack, per alert:");
     for l in &lines {
         println!("  {l}");

@@ -1,5 +1,8 @@
 //! The committed files of docker/mcp agree with each other and with the issue's values: every
-//! `${VAR}` of the compose file is in .env.example; every alert has its labels, annotations, a
+//! `${VAR}` of both compose files is in .env.example, and every secret file they mount is the one
+//! .env.example names, QUICK_START.md creates and deploy.sh checks (one PostgreSQL password, one
+//! file, for the stack and the example CDB services); the promtail job finds Promtail by DNS
+//! (no down target without its profile); every alert has its labels, annotations, a
 //! runbook in the README and promtool tests that both fire and silence it; the dashboards use the
 //! provisioned datasource uids; the compose file has the containers, images, profiles, healthchecks
 //! and network the README describes. No process is started here.
@@ -38,6 +41,129 @@ fn rules() -> Vec<Value> {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap().clone())
         .collect()
+}
+
+/// The variables .env.example sets (`KEY=value` lines, comments left out), with their values.
+fn env_example() -> BTreeMap<String, String> {
+    stack_file(".env.example")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// `${VAR}` and `${VAR:-default}` names in a compose file's text.
+fn compose_variables(text: &str) -> BTreeSet<String> {
+    let re = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)").unwrap();
+    re.captures_iter(text).map(|c| c[1].to_owned()).collect()
+}
+
+#[test]
+fn both_compose_files_use_the_documented_variables_and_secret_files() {
+    let example = env_example();
+    let quick_start = stack_file("QUICK_START.md");
+    let deploy = stack_file("deploy.sh");
+    let file_of = regex::Regex::new(r"^\$\{([A-Z_]+_FILE):-(\./secrets/[a-z_]+)\}$").unwrap();
+    let run_secret = regex::Regex::new(r"/run/secrets/([a-z_]+)").unwrap();
+    let mut secrets_by_file: BTreeMap<&str, Value> = BTreeMap::new();
+    for file in ["docker-compose.observability.yml", "docker-compose.cdb.yml"] {
+        let text = stack_file(file);
+        let missing: Vec<String> = compose_variables(&text)
+            .into_iter()
+            .filter(|v| !example.contains_key(v))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{file} uses variables .env.example does not set: {missing:?}"
+        );
+        let c = yaml(&text);
+        let secrets = c["secrets"].as_object().unwrap();
+        for (name, def) in secrets {
+            let expr = def["file"].as_str().unwrap_or("");
+            let caps = file_of.captures(expr).unwrap_or_else(|| {
+                panic!("{file}: secret {name} is not ${{NAME_FILE:-./secrets/name}}: {expr:?}")
+            });
+            let (var, default) = (&caps[1], &caps[2]);
+            assert_eq!(
+                example.get(var).map(String::as_str),
+                Some(default),
+                "{file}: secret {name}: .env.example sets {var} to its default"
+            );
+            let path = default.trim_start_matches("./");
+            assert!(
+                quick_start.contains(&format!("> {path}\n")),
+                "{file}: QUICK_START.md creates {path} (secret {name})"
+            );
+            assert!(
+                deploy.contains(&format!("\"{var}:{default}\"")),
+                "{file}: deploy.sh pre-flights {var} ({default})"
+            );
+        }
+        // Each service mounts only declared secrets, and reads /run/secrets/<name> of a secret it
+        // mounts.
+        for (svc, s) in c["services"].as_object().unwrap() {
+            let mounted: BTreeSet<String> = s["secrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x.as_str().or(x["source"].as_str()).unwrap().to_owned())
+                .collect();
+            for m in &mounted {
+                assert!(
+                    secrets.contains_key(m),
+                    "{file}: {svc} mounts undeclared {m}"
+                );
+            }
+            let env = s["environment"].to_string();
+            for used in run_secret.captures_iter(&env) {
+                assert!(
+                    mounted.contains(&used[1]),
+                    "{file}: {svc} reads /run/secrets/{} without mounting it",
+                    &used[1]
+                );
+            }
+        }
+        secrets_by_file.insert(file, c["secrets"].clone());
+    }
+    // The PostgreSQL password: the same secret, file and variable in both files.
+    assert_eq!(
+        secrets_by_file["docker-compose.cdb.yml"]["postgres_password"],
+        secrets_by_file["docker-compose.observability.yml"]["postgres_password"],
+        "one PostgreSQL password, one file"
+    );
+    assert_eq!(
+        secrets_by_file["docker-compose.cdb.yml"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1,
+        "the CDB services need no other secret"
+    );
+}
+
+#[test]
+fn the_promtail_job_finds_promtail_by_dns_only_while_it_runs() {
+    let p = yaml(&stack_file("prometheus/prometheus.yml"));
+    let job = p["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == "promtail")
+        .expect("a promtail job");
+    // A static target would be down, and fire ServiceDown, whenever the profile is off.
+    assert!(job.get("static_configs").is_none(), "{job}");
+    let dns = &job["dns_sd_configs"][0];
+    assert_eq!(dns["names"], serde_json::json!(["mcp_promtail"]));
+    assert_eq!(dns["type"], "A");
+    assert_eq!(dns["port"], 9080);
+    let compose = yaml(&stack_file("docker-compose.observability.yml"));
+    let promtail = &compose["services"]["promtail"];
+    assert_eq!(promtail["container_name"], "mcp_promtail");
+    assert_eq!(promtail["profiles"], serde_json::json!(["promtail"]));
+    assert_eq!(promtail["ports"], serde_json::json!(["9080:9080"]));
 }
 
 #[test]
