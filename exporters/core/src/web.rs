@@ -779,6 +779,34 @@ impl Episode {
     }
 }
 
+/// The pause after a failed `accept`: 10 ms, doubling per consecutive failure, at most 1 s, and
+/// back to 10 ms after a success. A failing accept (EMFILE) leaves the connection in the backlog
+/// and fails again at once, so without a pause the loop would spin a core.
+#[derive(Debug)]
+struct AcceptBackoff {
+    next: Duration,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// The pause after one more failure.
+    fn failed(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = self.next.saturating_mul(2).min(Self::MAX);
+        pause
+    }
+
+    fn succeeded(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// Serves `router` on the bound listeners (TLS when configured) until `shutdown` resolves, then
 /// lets in-flight requests finish for up to 5 seconds.
 ///
@@ -818,7 +846,7 @@ pub async fn serve(
         acceptors.spawn(async move {
             let mut accept_failing = Episode::default();
             let mut at_limit = Episode::default();
-            let mut backoff = Duration::from_millis(10);
+            let mut backoff = AcceptBackoff::new();
             loop {
                 let accepted = tokio::select! {
                     _ = stop.changed() => break,
@@ -834,15 +862,15 @@ pub async fn serve(
                         if accept_failing.hit(now) {
                             tracing::warn!(address = %address, error = %error, "Accepting connections fails; backing off until it recovers.");
                         }
+                        let pause = backoff.failed();
                         tokio::select! {
                             _ = stop.changed() => break,
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(pause) => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
                         continue;
                     }
                 };
-                backoff = Duration::from_millis(10);
+                backoff.succeeded();
                 if let Some(failures) = accept_failing.quiet(now) {
                     tracing::info!(address = %address, failures, "Accepting connections works again.");
                 }
@@ -1176,5 +1204,46 @@ mod tests {
             Some(("user".to_owned(), "pass:word".to_owned()))
         );
         assert_eq!(decode_basic(&HeaderValue::from_static("Basic !!!")), None);
+    }
+
+    #[test]
+    fn an_episode_is_logged_once_when_it_starts_and_once_when_it_ends() {
+        let t0 = Instant::now();
+        let mut e = Episode::default();
+        // A success before anything failed ends nothing.
+        assert_eq!(e.quiet(t0), None);
+        // 500 failures in a row: only the first starts the episode (one warning).
+        let starts = (0..500u64)
+            .filter(|i| e.hit(t0 + Duration::from_millis(*i)))
+            .count();
+        assert_eq!(starts, 1);
+        let last = t0 + Duration::from_millis(499);
+        // Successes soon after the last failure do not end it yet: the next failure would be
+        // part of the same episode.
+        assert_eq!(e.quiet(last + QUIET / 2), None);
+        assert!(!e.hit(last + QUIET / 2));
+        let last = last + QUIET / 2;
+        assert_eq!(e.quiet(last + QUIET - Duration::from_millis(1)), None);
+        // Quiet for QUIET: ended once (one info line), with the count of the episode.
+        assert_eq!(e.quiet(last + QUIET), Some(501));
+        assert_eq!(e.quiet(last + QUIET * 2), None);
+        // The next failure starts a new episode, counted from zero.
+        let later = last + QUIET * 3;
+        assert!(e.hit(later));
+        assert!(!e.hit(later));
+        assert_eq!(e.quiet(later + QUIET), Some(2));
+    }
+
+    #[test]
+    fn the_accept_backoff_doubles_up_to_one_second_and_resets_on_success() {
+        let mut b = AcceptBackoff::new();
+        let pauses: Vec<u64> = (0..10).map(|_| b.failed().as_millis() as u64).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        // Thousands of failures (a long EMFILE spell) stay capped, never overflow.
+        for _ in 0..10_000 {
+            assert!(b.failed() <= AcceptBackoff::MAX);
+        }
+        b.succeeded();
+        assert_eq!(b.failed(), AcceptBackoff::FIRST);
     }
 }

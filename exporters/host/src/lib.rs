@@ -472,3 +472,38 @@ pub fn read_uncached(path: impl AsRef<Path>) -> std::io::Result<String> {
     file.take(MAX_FILE).read_to_end(&mut buf)?;
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
+
+/// Entry points for the fuzz target (`fuzz/`, cargo-fuzz) and for the bounded corpus test in
+/// `tests/fuzz_proc_parsers_corpus.rs`, so both drive exactly the same code: the text of any
+/// `/proc` or `/sys` file, `os-release`, a textfile-collector line or a container's config,
+/// through every pure parser. Takes arbitrary bytes and panics only when an invariant breaks.
+/// Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::collector::{cgroup, filesystem, os, textfile};
+    use crate::parse;
+
+    /// `data` (lossily as text) through every parser.
+    pub fn proc_files(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        let stat = parse::stat(&text);
+        assert!(stat.cpus.iter().all(|(name, _)| !name.is_empty()));
+        let _ = parse::meminfo(&text);
+        let _ = parse::key_values(&text);
+        let _ = parse::netstat(&text);
+        let _ = parse::snmp6(&text);
+        let _ = parse::net_dev(&text);
+        let _ = parse::diskstats(&text);
+        let _ = parse::mountinfo(&text);
+        let _ = parse::pressure(&text);
+        let _ = filesystem::parse_mounts(&text);
+        let _ = os::parse_os_release(&text);
+        let _ = cgroup::docker_meta(&text);
+        for line in text.lines() {
+            let _ = textfile::parse_sample(line);
+            if let Some(id) = cgroup::container_id(line) {
+                assert!(line.contains(id));
+            }
+        }
+    }
+}

@@ -23,3 +23,17 @@ fn an_unknown_single_dash_flag_is_named_whole() {
 fn a_malformed_listen_address_names_the_flag() {
     startup::assert_malformed_listen_address_names_the_flag(host());
 }
+
+#[test]
+fn help_begins_with_the_programs_own_about() {
+    let about = mcp_host_exporter::command()
+        .get_about()
+        .map(ToString::to_string)
+        .unwrap();
+    startup::assert_help_begins_with_the_about(host(), &about);
+}
+
+#[test]
+fn hostile_scrape_timeout_headers_are_answered_without_a_panic() {
+    startup::assert_hostile_scrape_timeouts_are_answered(host(), &[("/metrics", 200)]);
+}

@@ -290,6 +290,20 @@ impl Dsn {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// Fuzzing invariant: nothing shown of a DSN depends on its password (so no password can
+    /// leak through `redacted`, `Display`, `Debug` or the `server` label, whatever the input).
+    pub(crate) fn assert_password_not_shown(&self) {
+        if self.password.is_none() {
+            return;
+        }
+        let mut other = self.clone();
+        other.password = Some("a different password".to_owned());
+        assert_eq!(self.redacted(), other.redacted());
+        assert_eq!(self.to_string(), other.to_string());
+        assert_eq!(format!("{self:?}"), format!("{other:?}"));
+        assert_eq!(self.server_label(), other.server_label());
+    }
+
     /// The DSN as a URI with the password masked; safe for logs and errors.
     pub fn redacted(&self) -> String {
         self.render(&self.port.to_string())

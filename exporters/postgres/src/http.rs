@@ -16,6 +16,7 @@ use mcp_exporter_core::web::{self, LandingPage, WebSetup};
 
 use crate::ValidatedConfig;
 use crate::dsn::Dsn;
+use crate::reason::Reason;
 use crate::session::ScrapeOptions;
 use crate::target::{ScrapeBody, ScrapeResult, Target, TargetSpec, write_exporter_families};
 
@@ -183,27 +184,43 @@ fn assemble(state: &AppState, results: &[Arc<ScrapeResult>]) -> MetricSet {
 
 /// The body for a set of results: the standalone target's text as is, or the merge of several.
 fn body(state: &AppState, results: &[Arc<ScrapeResult>], with_process: bool) -> String {
+    // As `pg_exporter_last_scrape_error` (1 when any target failed): the first failure's reason.
+    let reason = results.iter().find_map(|r| r.reason);
     if let [single] = results
         && let ScrapeBody::Encoded { text, dropped } = &single.body
     {
         let mut out = String::with_capacity(text.len() + 4096);
         out.push_str(text);
-        append_own(state, &mut out, *dropped, with_process);
+        append_own(state, &mut out, *dropped, reason, with_process);
         return out;
     }
     let (mut text, dropped) = assemble(state, results).encode();
-    append_own(state, &mut text, dropped, with_process);
+    append_own(state, &mut text, dropped, reason, with_process);
     text
 }
 
 /// Appends our own families; they sort after every `pg_*` family, so the output stays sorted.
-fn append_own(state: &AppState, text: &mut String, dropped: u64, with_process: bool) {
+fn append_own(
+    state: &AppState,
+    text: &mut String,
+    dropped: u64,
+    reason: Option<Reason>,
+    with_process: bool,
+) {
     if dropped > 0 {
         tracing::warn!(count = dropped, "Dropped duplicate series.");
     }
     let total = state.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
     let mut own = MetricSet::new();
     own.counter(DROPPED, DROPPED_HELP, &[], total as f64);
+    // One series at a time, as redis_exporter's `last_scrape_error{err}`: the reason and 1, or
+    // an empty reason and 0.
+    own.gauge(
+        crate::reason::FAMILY,
+        crate::reason::HELP,
+        &[("reason", reason.map_or("", Reason::label))],
+        if reason.is_some() { 1.0 } else { 0.0 },
+    );
     if with_process {
         own.gauge(
             BUILD_INFO,

@@ -25,6 +25,7 @@ pub mod dsn;
 mod http;
 pub mod legacy;
 pub mod queries;
+pub mod reason;
 pub mod session;
 pub mod socket;
 pub mod target;
@@ -693,5 +694,67 @@ mod tests {
                 .try_get_matches_from(["x", "--collector.nope"])
                 .is_err()
         );
+    }
+}
+
+/// Entry points for the fuzz targets (`fuzz/`, cargo-fuzz) and for the bounded corpus tests in
+/// `tests/fuzz_dsn_and_probe_target_corpus.rs`, so both drive exactly the same code: the
+/// operator's and the `/probe` client's connection strings through every parser. Each takes
+/// arbitrary bytes and panics only when an invariant breaks. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    use crate::auth_modules::AuthModules;
+    use crate::dsn::Dsn;
+
+    /// What is done with a DSN that parsed (not `tls()`: it would read the `sslrootcert` file
+    /// the input names).
+    fn use_dsn(dsn: &Dsn) {
+        dsn.assert_password_not_shown();
+        let _ = dsn.redacted();
+        let _ = dsn.server_label();
+        let _ = dsn.to_pg_config("fuzz", Duration::from_secs(10), Duration::from_secs(5));
+    }
+
+    /// `data` as a `DATA_SOURCE_NAME` (URI or key=value form) and as a `/probe?target=`.
+    pub fn dsn(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        if let Ok(dsn) = Dsn::parse(&text) {
+            use_dsn(&dsn);
+            let mut with = dsn.clone();
+            with.set_credentials("fuzz", "fuzz-password");
+            use_dsn(&with);
+        }
+        if let Ok(dsn) = Dsn::parse_target(&text) {
+            use_dsn(&dsn);
+        }
+        let none = AuthModules::default();
+        for target in [Some(text.as_ref()), None] {
+            if let Ok(dsn) = none.target_dsn(target, None) {
+                use_dsn(&dsn);
+            }
+        }
+    }
+
+    /// `data` split at the first NUL into an auth-modules file (YAML) and a `/probe` request's
+    /// `target` and `auth_module`, through the parser and the lookup.
+    pub fn probe(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        let mut parts = text.splitn(3, '\0');
+        let yaml = parts.next().unwrap_or("");
+        let target = parts.next();
+        let module = parts.next();
+        let Ok(modules) = AuthModules::parse(yaml) else {
+            return;
+        };
+        if let Ok(dsn) = modules.target_dsn(target, module) {
+            use_dsn(&dsn);
+        }
+        for name in ["", "fuzz", "foo"] {
+            if let Ok(dsn) = modules.target_dsn(target, Some(name)) {
+                use_dsn(&dsn);
+            }
+        }
     }
 }

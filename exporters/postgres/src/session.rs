@@ -31,7 +31,9 @@ pub struct Conn {
 }
 
 /// Rows one statement may return. The socket's read cap bounds bytes; this bounds rows of a
-/// tiny width (an endless stream of one-column rows) below it, and stops collecting at once.
+/// tiny width (an endless stream of one-column rows) below it: past it collecting stops at once
+/// and the connection is cut ([`ReadBudget::cut_at_row_cap`]), so the driver does not go on
+/// reading the rest of the answer.
 pub const MAX_ROWS: usize = 200_000;
 
 impl std::fmt::Debug for Conn {
@@ -73,7 +75,7 @@ impl Conn {
     }
 
     fn error(&self, error: tokio_postgres::Error) -> CollectError {
-        if self.read_budget.exceeded() {
+        if self.read_budget.spent() {
             CollectError::Backend(self.read_budget.error_text())
         } else {
             backend(error)
@@ -106,9 +108,8 @@ impl Conn {
         let mut rows = Vec::new();
         while let Some(row) = stream.try_next().await.map_err(|e| self.error(e))? {
             if rows.len() >= MAX_ROWS {
-                return Err(CollectError::Backend(format!(
-                    "statement returned more than {MAX_ROWS} rows"
-                )));
+                self.read_budget.cut_at_row_cap();
+                return Err(CollectError::Backend(self.read_budget.error_text()));
             }
             rows.push(row);
         }

@@ -31,6 +31,9 @@ pub struct ReadBudget {
     cap: u64,
     left: AtomicU64,
     exceeded: AtomicBool,
+    /// The allowance was withdrawn because a statement returned more rows than
+    /// [`crate::session::MAX_ROWS`]: the connection is dropped like at the byte cap.
+    rows_cut: AtomicBool,
 }
 
 impl ReadBudget {
@@ -40,6 +43,7 @@ impl ReadBudget {
             cap,
             left: AtomicU64::new(cap),
             exceeded: AtomicBool::new(false),
+            rows_cut: AtomicBool::new(false),
         })
     }
 
@@ -58,8 +62,32 @@ impl ReadBudget {
         self.cap
     }
 
-    /// The error a collector reports once the cap was hit.
+    /// Withdraws what is left, after a statement returned more than
+    /// [`crate::session::MAX_ROWS`] rows: the next read fails, so the driver stops reading (and
+    /// discarding) the rest of an endless answer and closes the connection, as at the byte cap.
+    pub fn cut_at_row_cap(&self) {
+        self.rows_cut.store(true, Ordering::Relaxed);
+        self.left.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::cut_at_row_cap`] was called.
+    pub fn rows_cut(&self) -> bool {
+        self.rows_cut.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection is cut off, by either cap.
+    pub fn spent(&self) -> bool {
+        self.exceeded() || self.rows_cut()
+    }
+
+    /// The error a collector reports once a cap was hit.
     pub fn error_text(&self) -> String {
+        if self.rows_cut() {
+            return format!(
+                "a statement returned more than {} rows (the row cap); connection dropped",
+                crate::session::MAX_ROWS
+            );
+        }
         format!(
             "PostgreSQL sent more than {} MiB in one scrape (the read cap); connection dropped",
             self.cap >> 20
@@ -188,5 +216,9 @@ mod tests {
         b.reset();
         assert_eq!(b.left.load(Ordering::Relaxed), 10);
         assert!(b.error_text().contains("read cap"));
+        assert!(!b.spent());
+        b.cut_at_row_cap();
+        assert!(b.spent() && b.rows_cut());
+        assert!(b.error_text().contains("row cap"));
     }
 }

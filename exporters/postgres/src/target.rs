@@ -31,6 +31,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 
 use crate::dsn::Dsn;
 use crate::queries;
+use crate::reason::Reason;
 use crate::session::{Conn, ScrapeOptions, Session, SettingsCache, SlowCaches, backend};
 use crate::socket::{self, READ_CAP, ReadBudget};
 
@@ -119,6 +120,8 @@ pub struct ScrapeResult {
     pub up: bool,
     /// Whether a legacy query or the connection failed (`pg_exporter_last_scrape_error`).
     pub error: bool,
+    /// Why, when `error` (`postgres_exporter_last_scrape_error_reason`).
+    pub reason: Option<Reason>,
     /// How long the scrape took.
     pub duration: Duration,
 }
@@ -131,6 +134,9 @@ struct ConnState {
     /// The last scrape timed out: the connection may be wedged (a silent network drop keeps the
     /// socket open for many minutes). The next scrape pings it first.
     suspect: bool,
+    /// Why the last connection attempt failed; scrapes refused during the backoff report it
+    /// too, so one outage reads as one reason.
+    last_failure: Option<Reason>,
 }
 
 /// How long the ping of a suspect connection may take.
@@ -219,26 +225,29 @@ impl Target {
                         arrived,
                         up,
                         "the previous scrape is still running",
+                        Reason::Timeout,
                     ))
                 },
             )
             .await
     }
 
-    fn failed_result(&self, start: Instant, up: bool, why: &str) -> ScrapeResult {
+    fn failed_result(&self, start: Instant, up: bool, why: &str, reason: Reason) -> ScrapeResult {
         let mut set = MetricSet::new();
         self.runner.mark_all_failed(&mut set, why);
-        self.finish(set, up, true, start, None)
+        self.finish(set, up, Some(reason), start, None)
     }
 
+    /// `reason` is `Some` exactly when the scrape counts as failed.
     fn finish(
         &self,
         mut set: MetricSet,
         up: bool,
-        error: bool,
+        reason: Option<Reason>,
         start: Instant,
         settings: Option<Arc<SettingsCache>>,
     ) -> ScrapeResult {
+        let error = reason.is_some();
         let duration = start.elapsed();
         let body = if self.spec.standalone {
             let scrapes = self.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
@@ -256,6 +265,7 @@ impl Target {
             body,
             up,
             error,
+            reason,
             duration,
         }
     }
@@ -268,7 +278,10 @@ impl Target {
         let start = Instant::now();
         let conn = match self.ensure_connected(state, deadline).await {
             Some(conn) => conn,
-            None => return self.failed_result(start, false, "PostgreSQL is not reachable"),
+            None => {
+                let reason = state.last_failure.unwrap_or(Reason::Other);
+                return self.failed_result(start, false, "PostgreSQL is not reachable", reason);
+            }
         };
         conn.read_budget.reset();
         let session = Session::new(conn.clone(), self.opts.clone(), self.caches.clone());
@@ -291,14 +304,22 @@ impl Target {
                 }
             });
         }
-        if conn.read_budget.exceeded() {
+        if conn.read_budget.rows_cut() {
+            tracing::warn!(
+                dsn = %self.spec.dsn,
+                max_rows = crate::session::MAX_ROWS,
+                "A statement returned more rows than the row cap; connection dropped."
+            );
+        } else if conn.read_budget.exceeded() {
             tracing::warn!(
                 dsn = %self.spec.dsn,
                 cap_mib = conn.read_budget.cap() >> 20,
                 "PostgreSQL sent more than the read cap in one scrape; connection dropped."
             );
         }
-        let up = !conn.client.is_closed() && !conn.read_budget.exceeded();
+        // The caps are read from the budget, not from `is_closed`: the driver notices the cut
+        // only at its next read, which may come after this line.
+        let up = !conn.client.is_closed() && !conn.read_budget.spent();
         if up {
             self.write_static(&session, &mut set);
         } else {
@@ -307,13 +328,27 @@ impl Target {
             self.caches.clear();
         }
         // Legacy groups (no per-collector samples) report through the error gauge, as upstream.
-        let error = !up || outcomes.iter().any(|o| !o.reports && o.error.is_some());
+        let legacy_failure = outcomes
+            .iter()
+            .filter(|o| !o.reports)
+            .find_map(|o| o.error.as_ref());
+        let reason = if conn.read_budget.rows_cut() {
+            Some(Reason::RowCap)
+        } else if conn.read_budget.exceeded() {
+            Some(Reason::ReadCap)
+        } else if !up {
+            // The connection was lost during the scrape.
+            let first = outcomes.iter().find_map(|o| o.error.as_ref());
+            Some(first.map_or(Reason::Other, Reason::of_collect))
+        } else {
+            legacy_failure.map(Reason::of_collect)
+        };
         let settings = session
             .settings_block
             .lock()
             .ok()
             .and_then(|mut s| s.take());
-        self.finish(set, up, error, start, settings)
+        self.finish(set, up, reason, start, settings)
     }
 
     fn write_static(&self, session: &Session, out: &mut MetricSet) {
@@ -377,13 +412,15 @@ impl Target {
                 state.conn = Some(conn.clone());
                 state.failures = 0;
                 state.retry_at = None;
+                state.last_failure = None;
                 Some(conn)
             }
             result => {
-                let error = match result {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "timed out".to_owned(),
+                let (reason, error) = match result {
+                    Ok(Err((reason, error))) => (reason, error.to_string()),
+                    _ => (Reason::Timeout, "timed out".to_owned()),
                 };
+                state.last_failure = Some(reason);
                 state.failures = state.failures.saturating_add(1);
                 let backoff = BACKOFF_MIN
                     .saturating_mul(1 << state.failures.min(8).saturating_sub(1))
@@ -401,26 +438,27 @@ impl Target {
     }
 
     /// Opens our own capped socket (see [`crate::socket`]) and runs the startup over it, so even
-    /// the handshake and the version query are bounded.
-    async fn connect(&self) -> Result<Conn, CollectError> {
+    /// the handshake and the version query are bounded. A failure comes with its category.
+    async fn connect(&self) -> Result<Conn, (Reason, CollectError)> {
         let budget = ReadBudget::new(READ_CAP);
         let dsn = &self.spec.dsn;
         let timeout = dsn.connect_timeout.unwrap_or(self.spec.connect_timeout);
         let stream = socket::open(&dsn.host, dsn.port, timeout, budget.clone())
             .await
-            .map_err(|e| CollectError::Backend(e.to_string()))?;
+            .map_err(|e| (Reason::of_io(&e), CollectError::Backend(e.to_string())))?;
         let capped = |error: tokio_postgres::Error| {
             if budget.exceeded() {
-                CollectError::Backend(budget.error_text())
+                (Reason::ReadCap, CollectError::Backend(budget.error_text()))
             } else {
-                backend(error)
+                (Reason::of_pg(&error), backend(error))
             }
         };
-        let client = match self.tls.clone().map_err(CollectError::Backend)? {
+        let other = |e: String| (Reason::Other, CollectError::Backend(e));
+        let client = match self.tls.clone().map_err(other)? {
             Some(mut tls) => {
                 let connect =
                     MakeTlsConnect::<socket::CappedStream>::make_tls_connect(&mut tls, &dsn.host)
-                        .map_err(|e| CollectError::Backend(e.to_string()))?;
+                        .map_err(|e| other(e.to_string()))?;
                 let (client, connection) = self
                     .pg_config
                     .connect_raw(stream, connect)
@@ -443,8 +481,8 @@ impl Target {
             .query_one(queries::VERSION, &[])
             .await
             .map_err(capped)?;
-        let version_num: i32 = row.try_get(0).map_err(backend)?;
-        let version: String = row.try_get(1).map_err(backend)?;
+        let version_num: i32 = row.try_get(0).map_err(|e| (Reason::Other, backend(e)))?;
+        let version: String = row.try_get(1).map_err(|e| (Reason::Other, backend(e)))?;
         Ok(Conn::new(client, version_num, version).with_read_budget(budget))
     }
 }

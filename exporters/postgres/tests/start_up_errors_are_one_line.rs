@@ -46,3 +46,36 @@ fn a_probe_with_a_bad_port_shows_the_port_as_given() {
     assert!(body.contains("db.internal:notaport"), "{body}");
     assert!(!body.contains(":5432"), "{body}");
 }
+
+#[test]
+fn help_begins_with_the_programs_own_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let about = mcp_postgres_exporter::command()
+        .get_about()
+        .map(ToString::to_string)
+        .unwrap();
+    mcp_testkit::startup::assert_help_begins_with_the_about(postgres(&dir), &about);
+}
+
+#[test]
+fn hostile_scrape_timeout_headers_are_answered_without_a_panic() {
+    // PostgreSQL is not there (port 1): every scrape answers at once with pg_up 0.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = postgres(&dir);
+    cmd.env(
+        "DATA_SOURCE_NAME",
+        "postgresql://u@127.0.0.1:1/db?sslmode=disable",
+    );
+    mcp_testkit::startup::assert_hostile_scrape_timeouts_are_answered(
+        cmd,
+        &[
+            ("/metrics", 200),
+            (
+                "/probe?target=postgresql%3A%2F%2Fu%40127.0.0.1%3A1%2Fdb%3Fsslmode%3Ddisable",
+                200,
+            ),
+            // A target that does not parse is the documented 400, still not a panic.
+            ("/probe?target=host%3Ddb%20port%3Dnotaport", 400),
+        ],
+    );
+}

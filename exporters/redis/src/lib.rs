@@ -100,3 +100,93 @@ impl mcp_exporter_core::Exporter for RedisExporter {
 }
 /// This exporter's version, for `--version` and `redis_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entry points for the fuzz targets (`fuzz/`, cargo-fuzz) and for the bounded corpus tests in
+/// `tests/fuzz_reply_parsing_corpus.rs`, so both drive exactly the same code: what Redis (or
+/// anything listening at its address) sends, through every parser of a scrape. Each takes
+/// arbitrary bytes and panics only when an invariant breaks. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::Arc;
+
+    use mcp_exporter_core::MetricSet;
+    use redis::Value;
+
+    use crate::collector::{Scrape, TABLE};
+    use crate::config::{Config, Options, Script};
+    use crate::pipeline::{Snapshot, commands};
+
+    /// The options of a default scrape and of one with every optional reply on (CONFIG GET *,
+    /// CLIENT LIST with ports, a script, system metrics), so every slot and collector runs.
+    fn option_sets() -> Vec<Options> {
+        let Ok(validated) = Config::default().validate() else {
+            return Vec::new();
+        };
+        let default = validated.options().clone();
+        let mut all = default.clone();
+        all.include_system_metrics = true;
+        all.include_config_metrics = true;
+        all.export_client_list = true;
+        all.export_client_port = true;
+        all.scripts = vec![Script {
+            name: "fuzz.lua".into(),
+            body: "return 1".into(),
+        }];
+        vec![default, all]
+    }
+
+    /// Every collector of the table over one scrape's replies, then the encoder.
+    fn collect_all(snap: Snapshot, opts: Options) {
+        let namespace = opts.namespace.clone();
+        let scrape = Scrape::at(snap, Arc::new(opts), 0.0);
+        let mut set = MetricSet::new();
+        for entry in TABLE {
+            // The table's collectors are plain functions that run inside `collect`; the
+            // returned future holds nothing more to do.
+            drop((entry.new)().collect(&scrape, &mut set));
+        }
+        let (text, _) = crate::exporter::apply_namespace(set, &namespace).encode();
+        assert!(text.is_empty() || text.ends_with('\n'));
+    }
+
+    /// `data` as RESP, the way redis-rs reads a reply off the socket: one reply (an array is
+    /// taken as the pipeline's list of replies, one per slot), stored by slot as a scrape does,
+    /// then every collector.
+    pub fn replies(data: &[u8]) {
+        let replies = match redis::parse_redis_value(data) {
+            Ok(Value::Array(items)) => items,
+            Ok(other) => vec![other],
+            Err(_) => return,
+        };
+        for opts in option_sets() {
+            for config_star in [false, true] {
+                let slots: Vec<_> = commands(&opts, config_star)
+                    .into_iter()
+                    .map(|(slot, _)| slot)
+                    .collect();
+                let mut snap = Snapshot::default();
+                if snap.read(&slots, replies.clone(), &opts).is_ok() {
+                    collect_all(snap, opts.clone());
+                }
+            }
+        }
+    }
+
+    /// `data` as the text of an `INFO ALL` reply, through the INFO parser and every collector.
+    pub fn info(data: &[u8]) {
+        let text = String::from_utf8_lossy(data).into_owned();
+        let info = crate::info_parser::Info::parse(text.clone());
+        for field in info.fields() {
+            let _ = crate::info_parser::parse_value(field.value);
+            let _ = crate::info_parser::parse_kv(field.value).count();
+        }
+        let _ = crate::info_parser::major_version(&info);
+        for opts in option_sets() {
+            let snap = Snapshot {
+                info: text.clone(),
+                ..Snapshot::default()
+            };
+            collect_all(snap, opts);
+        }
+    }
+}

@@ -1,7 +1,12 @@
 //! Issue 17 items 1 and 6: a backend that streams without end cannot grow the exporter's memory
 //! (a scrape that reads more than `--max-reply-bytes` fails with `err="reply too large"`, the
-//! connection is dropped and the memory returns), and one Redis outage reads as one stable
-//! `err` category, logged once per state change.
+//! connection is dropped and the memory returns, and the scrape ends within its deadline), and
+//! one Redis outage reads as one stable `err` category, logged once per state change.
+//!
+//! The deadline: each hostile scrape asks for [`SCRAPE_TIMEOUT_SECS`] s and the HTTP client
+//! gives up [`MARGIN`] later, so a scrape that outlives its deadline fails the test as a client
+//! timeout (no timing assertion: the margin is generous). `--connection-timeout` is set far
+//! above it, so it is the scrape's deadline that must stop a slow read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,6 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{Exporter, value};
+
+/// What each hostile scrape asks for (`X-Prometheus-Scrape-Timeout-Seconds`).
+const SCRAPE_TIMEOUT_SECS: u64 = 2;
+/// How much longer the HTTP client waits before it calls the scrape hung.
+const MARGIN: Duration = Duration::from_secs(5);
 use mcp_testkit::{RedisServer, wait_until};
 
 /// A TCP server that answers every request with `prefix` and then streams `x` bytes without a
@@ -24,6 +34,11 @@ struct Endless {
 
 impl Endless {
     fn start(prefix: &'static [u8]) -> Endless {
+        Self::start_paced(prefix, 64 * 1024, Duration::ZERO)
+    }
+
+    /// `chunk` bytes at a time, `pause` between chunks (a slow drip, when not zero).
+    fn start_paced(prefix: &'static [u8], chunk: usize, pause: Duration) -> Endless {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -44,10 +59,13 @@ impl Endless {
                     if conn.write_all(prefix).is_err() {
                         return;
                     }
-                    let chunk = vec![b'x'; 64 * 1024];
+                    let chunk = vec![b'x'; chunk];
                     for _ in 0..(4u64 << 30) / chunk.len() as u64 {
                         if stop3.load(Ordering::Relaxed) || conn.write_all(&chunk).is_err() {
                             return;
+                        }
+                        if !pause.is_zero() {
+                            std::thread::sleep(pause);
                         }
                     }
                 });
@@ -85,12 +103,11 @@ fn err_label(text: &str) -> String {
     line[start..end].to_owned()
 }
 
-fn drill(prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
+fn drill(case: &str, prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     let backend = Endless::start(prefix);
     let mut args = vec![
         format!("--redis.addr=redis://127.0.0.1:{}", backend.port),
         "--connection-timeout=20s".into(),
-        "--web.max-scrape-timeout=20s".into(),
     ];
     if let Some(cap) = cap {
         args.push(format!("--max-reply-bytes={cap}"));
@@ -98,10 +115,25 @@ fn drill(prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     let ours = Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let pid = ours.child.id();
     let before = status_kib(pid, "VmRSS:");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(SCRAPE_TIMEOUT_SECS) + MARGIN)
+        .build()
+        .unwrap();
     let mut slowest = Duration::ZERO;
-    for _ in 0..scrapes {
+    for i in 0..scrapes {
         let started = std::time::Instant::now();
-        let text = ours.metrics();
+        let res = client
+            .get(ours.url("/metrics"))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                SCRAPE_TIMEOUT_SECS.to_string(),
+            )
+            .send()
+            .unwrap_or_else(|e| {
+                panic!("{case}: scrape {i} did not end within its deadline + {MARGIN:?}: {e}")
+            });
+        assert_eq!(res.status().as_u16(), 200);
+        let text = res.text().unwrap();
         slowest = slowest.max(started.elapsed());
         assert_eq!(value(&text, "redis_up"), Some(0.0), "{text}");
         assert_eq!(err_label(&text), "reply too large", "{text}");
@@ -110,10 +142,12 @@ fn drill(prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     let peak = status_kib(pid, "VmHWM:");
     // The dropped connections' buffers are freed: RSS returns to near where it started.
     let after = status_kib(pid, "VmRSS:");
-    eprintln!("slowest scrape {slowest:?}");
     eprintln!(
-        "RSS {:?}: before {before} KiB, peak {peak} KiB, after {after} KiB ({scrapes} scrapes)",
-        std::str::from_utf8(prefix).unwrap()
+        "redis hostile drill: {case} (answers {:?} then x without end, cap {}): RSS before \
+         {before} KiB, peak (VmHWM) {peak} KiB, after {after} KiB ({scrapes} scrapes); slowest \
+         scrape {slowest:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"reply too large\"",
+        std::str::from_utf8(prefix).unwrap(),
+        cap.unwrap_or("default 64 MiB"),
     );
     assert!(
         after < before + 32 * 1024,
@@ -129,12 +163,50 @@ fn drill(prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
 fn a_simple_string_without_end_is_capped_and_memory_returns() {
     // 16 MiB keeps the debug build's 12 parses of the stream short; the bulk case below runs
     // at the default cap.
-    drill(b"+", 12, Some("16777216"));
+    drill("simple string without end", b"+", 12, Some("16777216"));
 }
 
 #[test]
 fn a_bulk_string_announcing_two_gib_is_capped_and_memory_returns() {
-    drill(b"$2147483647\r\n", 4, None);
+    drill("bulk string announcing 2 GiB", b"$2147483647\r\n", 4, None);
+}
+
+#[test]
+fn a_slow_drip_ends_at_the_scrape_deadline() {
+    // A byte every 100 ms never reaches the cap: only the scrape's deadline can end the read.
+    let backend = Endless::start_paced(b"+", 1, Duration::from_millis(100));
+    let ours = Exporter::start(&[
+        &format!("--redis.addr=redis://127.0.0.1:{}", backend.port),
+        "--connection-timeout=20s",
+    ]);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(SCRAPE_TIMEOUT_SECS) + MARGIN)
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let text = client
+            .get(ours.url("/metrics"))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                SCRAPE_TIMEOUT_SECS.to_string(),
+            )
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| {
+                panic!("scrape {i} did not end within its deadline + {MARGIN:?}: {e}")
+            });
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(value(&text, "redis_up"), Some(0.0), "{text}");
+        assert_eq!(err_label(&text), "timeout", "{text}");
+    }
+    eprintln!(
+        "redis hostile drill: slow drip (answers \"+\" then one byte every 100 ms): slowest \
+         scrape {slowest:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"timeout\"; RSS {} KiB",
+        status_kib(ours.child.id(), "VmRSS:")
+    );
+    assert!(!ours.logs().contains("panicked"));
 }
 
 #[test]
