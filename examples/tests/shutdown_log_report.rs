@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use mcp_testkit::loki::Mode;
@@ -35,25 +34,8 @@ fn a_service_stopped_while_loki_refuses_prints_one_summary_line_and_exits_0() {
         core.log_tail()
     );
 
-    let pid = core.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
     let p = &mut stack.procs[0];
-    assert!(
-        wait_until(Duration::from_secs(60), || p
-            .child
-            .try_wait()
-            .unwrap()
-            .is_some()),
-        "cdb_core did not exit on SIGTERM:\n{}",
-        p.log_tail()
-    );
-    let status = p.child.try_wait().unwrap().unwrap();
+    let status = p.terminate(Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{}", p.log_tail());
 
     // Every console line is JSON (MCP_LOG_FORMAT=json); whatever is not is a summary line.

@@ -7,7 +7,6 @@ mod support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use mcp_testkit::wait_until;
@@ -90,24 +89,8 @@ fn a_slow_websocket_client_is_dropped_and_counted_and_memory_stays_bounded() {
     drop(slow);
 
     // SIGTERM with a client still connected: the service still exits, and says so in Loki.
-    let pid = ws.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
     let ws = &mut stack.procs[0];
-    assert!(
-        wait_until(Duration::from_secs(30), || ws
-            .child
-            .try_wait()
-            .unwrap()
-            .is_some()),
-        "cdb_ws did not exit on SIGTERM with a client connected"
-    );
-    assert!(ws.child.try_wait().unwrap().unwrap().success());
+    assert!(ws.terminate(Duration::from_secs(30)).success());
     assert!(
         !stack
             .loki

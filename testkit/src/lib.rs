@@ -878,6 +878,60 @@ pub fn http_get(url: &str) -> (u16, String) {
     }
 }
 
+/// Scrapes as Prometheus does with a short scrape timeout (`X-Prometheus-Scrape-Timeout-Seconds`)
+/// and an HTTP client that gives up `margin` after it, so a scrape that outlives its deadline
+/// fails the test as a client timeout: the hostile-backend drills' check that every scrape ends,
+/// without a timing threshold (the margin is generous). Keeps the slowest scrape for the figures.
+pub struct DeadlineScraper {
+    client: reqwest::blocking::Client,
+    deadline_secs: u64,
+    margin: Duration,
+    /// The longest a scrape took so far.
+    pub slowest: Duration,
+}
+
+impl DeadlineScraper {
+    /// A scraper asking for `deadline_secs` and waiting `margin` longer.
+    pub fn new(deadline_secs: u64, margin: Duration) -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(deadline_secs) + margin)
+            .build()
+            .expect("HTTP client");
+        Self {
+            client,
+            deadline_secs,
+            margin,
+            slowest: Duration::ZERO,
+        }
+    }
+
+    /// One GET of `url`: `(status, body)`. Panics, naming `what`, when no whole answer came
+    /// within the deadline plus the margin.
+    pub fn get(&mut self, url: &str, what: &str) -> (u16, String) {
+        let started = std::time::Instant::now();
+        let answer = self
+            .client
+            .get(url)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                self.deadline_secs.to_string(),
+            )
+            .send()
+            .and_then(|res| {
+                let status = res.status().as_u16();
+                res.text().map(|body| (status, body))
+            });
+        let (status, body) = answer.unwrap_or_else(|e| {
+            panic!(
+                "{what} did not end within its {} s deadline + {:?}: {e}",
+                self.deadline_secs, self.margin
+            )
+        });
+        self.slowest = self.slowest.max(started.elapsed());
+        (status, body)
+    }
+}
+
 /// The value of the sample written exactly as `series` (`name` or `name{labels}`, labels sorted
 /// as the encoders write them) in a text exposition; `None` when absent or not a number.
 pub fn sample(text: &str, series: &str) -> Option<f64> {

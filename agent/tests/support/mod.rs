@@ -28,9 +28,15 @@ pub fn start_agent(config: &str, dir: &Path, expect: usize) -> (Proc, Vec<String
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let lines = serving_lines(&mut child, expect);
+    (Proc(child), lines)
+}
+
+/// Reads the child's stdout until `expect` `serving` lines came (or stdout closed), then keeps
+/// draining it in the background so the agent never blocks on a full pipe.
+fn serving_lines(child: &mut Child, expect: usize) -> Vec<String> {
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
-    let mut reader = BufReader::new(stdout);
     while lines.len() < expect {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 {
@@ -40,12 +46,11 @@ pub fn start_agent(config: &str, dir: &Path, expect: usize) -> (Proc, Vec<String
             lines.push(line.trim().to_owned());
         }
     }
-    // Keep draining stdout so the agent never blocks on a full pipe.
     std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink);
     });
-    (Proc(child), lines)
+    lines
 }
 
 /// An agent started from a prepared command, with its stderr collected as it comes.
@@ -94,21 +99,7 @@ pub fn spawn_agent(mut cmd: Command, expect: usize) -> Agent {
             line.clear();
         }
     });
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut serving = Vec::new();
-    while serving.len() < expect {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if line.contains(" serving ") {
-            serving.push(line.trim().to_owned());
-        }
-    }
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
-    });
+    let serving = serving_lines(&mut child, expect);
     Agent {
         proc: Proc(child),
         serving,

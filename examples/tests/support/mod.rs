@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use mcp_testkit::loki::FakeLoki;
@@ -38,6 +38,25 @@ impl Proc {
         let (status, body) = get(&self.url("/metrics"));
         assert_eq!(status, 200, "{}: /metrics: {body}", self.name);
         body
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the service to exit: its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "{}: kill -TERM failed", self.name);
+        let mut status = None;
+        let exited = wait_until(timeout, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(
+            exited,
+            "{} did not exit within {timeout:?} of SIGTERM:\n{}",
+            self.name,
+            self.log_tail()
+        );
+        status.unwrap()
     }
 
     /// Peak resident memory (VmHWM) in bytes.

@@ -22,6 +22,7 @@ use std::time::Duration;
 use common::Exporter;
 use mcp_postgres_exporter::queries;
 use mcp_postgres_exporter::session::MAX_ROWS;
+use mcp_testkit::DeadlineScraper;
 use mcp_testkit::pgwire::{Behaviour, FakePostgres, Statement, parse_fixture};
 
 /// What each scrape asks for (`X-Prometheus-Scrape-Timeout-Seconds`).
@@ -136,26 +137,9 @@ fn drill(case: &str, behaviour: Behaviour, reason: &str) {
 /// `n` scrapes, each with the short deadline, each answered with `pg_up 0` and `reason`; the
 /// slowest one's time.
 fn scrape(exporter: &Exporter, case: &str, reason: &str, n: usize) -> Duration {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(SCRAPE_TIMEOUT_SECS) + MARGIN)
-        .build()
-        .unwrap();
-    let mut slowest = Duration::ZERO;
+    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
     for i in 0..n {
-        let started = std::time::Instant::now();
-        let res = client
-            .get(exporter.url("/metrics"))
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                SCRAPE_TIMEOUT_SECS.to_string(),
-            )
-            .send()
-            .unwrap_or_else(|e| {
-                panic!("{case}: scrape {i} did not end within its deadline + {MARGIN:?}: {e}")
-            });
-        let code = res.status().as_u16();
-        let body = res.text().unwrap();
-        slowest = slowest.max(started.elapsed());
+        let (code, body) = scraper.get(&exporter.url("/metrics"), &format!("{case}: scrape {i}"));
         assert_eq!(code, 200, "{body}");
         assert_eq!(mcp_testkit::sample(&body, "pg_up"), Some(0.0), "{body}");
         assert_eq!(
@@ -169,7 +153,7 @@ fn scrape(exporter: &Exporter, case: &str, reason: &str, n: usize) -> Duration {
             "{case}: scrape {i}: want {series} 1 in\n{body}"
         );
     }
-    slowest
+    scraper.slowest
 }
 
 #[test]

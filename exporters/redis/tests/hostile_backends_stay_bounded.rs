@@ -23,7 +23,7 @@ use common::{Exporter, value};
 const SCRAPE_TIMEOUT_SECS: u64 = 2;
 /// How much longer the HTTP client waits before it calls the scrape hung.
 const MARGIN: Duration = Duration::from_secs(5);
-use mcp_testkit::{RedisServer, wait_until};
+use mcp_testkit::{DeadlineScraper, RedisServer, wait_until};
 
 /// A TCP server that answers every request with `prefix` and then streams `x` bytes without a
 /// line end, until the client goes away (or 4 GiB, so a broken exporter cannot hang the test).
@@ -115,26 +115,10 @@ fn drill(case: &str, prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     let ours = Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let pid = ours.child.id();
     let before = status_kib(pid, "VmRSS:");
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(SCRAPE_TIMEOUT_SECS) + MARGIN)
-        .build()
-        .unwrap();
-    let mut slowest = Duration::ZERO;
+    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
     for i in 0..scrapes {
-        let started = std::time::Instant::now();
-        let res = client
-            .get(ours.url("/metrics"))
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                SCRAPE_TIMEOUT_SECS.to_string(),
-            )
-            .send()
-            .unwrap_or_else(|e| {
-                panic!("{case}: scrape {i} did not end within its deadline + {MARGIN:?}: {e}")
-            });
-        assert_eq!(res.status().as_u16(), 200);
-        let text = res.text().unwrap();
-        slowest = slowest.max(started.elapsed());
+        let (status, text) = scraper.get(&ours.url("/metrics"), &format!("{case}: scrape {i}"));
+        assert_eq!(status, 200);
         assert_eq!(value(&text, "redis_up"), Some(0.0), "{text}");
         assert_eq!(err_label(&text), "reply too large", "{text}");
     }
@@ -145,9 +129,10 @@ fn drill(case: &str, prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     eprintln!(
         "redis hostile drill: {case} (answers {:?} then x without end, cap {}): RSS before \
          {before} KiB, peak (VmHWM) {peak} KiB, after {after} KiB ({scrapes} scrapes); slowest \
-         scrape {slowest:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"reply too large\"",
+         scrape {:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"reply too large\"",
         std::str::from_utf8(prefix).unwrap(),
         cap.unwrap_or("default 64 MiB"),
+        scraper.slowest,
     );
     assert!(
         after < before + 32 * 1024,
@@ -179,31 +164,16 @@ fn a_slow_drip_ends_at_the_scrape_deadline() {
         &format!("--redis.addr=redis://127.0.0.1:{}", backend.port),
         "--connection-timeout=20s",
     ]);
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(SCRAPE_TIMEOUT_SECS) + MARGIN)
-        .build()
-        .unwrap();
-    let mut slowest = Duration::ZERO;
+    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
     for i in 0..3 {
-        let started = std::time::Instant::now();
-        let text = client
-            .get(ours.url("/metrics"))
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                SCRAPE_TIMEOUT_SECS.to_string(),
-            )
-            .send()
-            .and_then(|r| r.text())
-            .unwrap_or_else(|e| {
-                panic!("scrape {i} did not end within its deadline + {MARGIN:?}: {e}")
-            });
-        slowest = slowest.max(started.elapsed());
+        let (_, text) = scraper.get(&ours.url("/metrics"), &format!("slow drip: scrape {i}"));
         assert_eq!(value(&text, "redis_up"), Some(0.0), "{text}");
         assert_eq!(err_label(&text), "timeout", "{text}");
     }
     eprintln!(
         "redis hostile drill: slow drip (answers \"+\" then one byte every 100 ms): slowest \
-         scrape {slowest:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"timeout\"; RSS {} KiB",
+         scrape {:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"timeout\"; RSS {} KiB",
+        scraper.slowest,
         status_kib(ours.child.id(), "VmRSS:")
     );
     assert!(!ours.logs().contains("panicked"));
