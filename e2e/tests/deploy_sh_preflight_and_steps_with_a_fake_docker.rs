@@ -4,7 +4,8 @@
 //! compose config, up -d, the health wait, then `mcp-agent check`, `fire-drill --wait` and
 //! `log-drill --service cdb_ws` in that order; the skip flags leave those out. Promtail's access
 //! point is printed only when the `promtail` profile runs it (from .env or the environment, as
-//! compose reads them), and Promtail next to the agent's own log collection is refused.
+//! compose reads them), and Promtail next to the agent's own log collection is refused. The
+//! commands of QUICK_START.md (from step 2) run as written, in one shell, and end deployed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -315,4 +316,88 @@ fn a_failed_check_or_unhealthy_container_has_its_exit_code() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The `sh` blocks of QUICK_START.md, in order, without the clone (the test copies the files
+/// instead) and with the block's indentation removed.
+fn quick_start_blocks() -> Vec<String> {
+    let text = std::fs::read_to_string(stack_dir().join("QUICK_START.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        match (&mut current, trimmed) {
+            (None, "```sh") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap().join("\n")),
+            (Some(lines), _) => lines.push(trimmed),
+            (None, _) => {}
+        }
+    }
+    assert!(
+        current.is_none(),
+        "QUICK_START.md: an sh block is not closed"
+    );
+    blocks
+        .into_iter()
+        .filter(|b| !b.contains("git clone"))
+        .collect()
+}
+
+#[test]
+fn quick_start_commands_run_as_written_against_the_fake_docker() {
+    let s = setup(false, false);
+    std::fs::copy(
+        stack_dir().join("docker-compose.cdb.yml"),
+        s.stack.join("docker-compose.cdb.yml"),
+    )
+    .unwrap();
+    let blocks = quick_start_blocks();
+    assert!(
+        blocks.len() >= 5,
+        "network, settings, secrets, example services, deploy: {blocks:#?}"
+    );
+    assert!(
+        blocks.last().unwrap().trim() == "./deploy.sh",
+        "the last step deploys: {blocks:#?}"
+    );
+    // Every block as an operator pastes it, in one shell (what one step creates the next uses);
+    // the editor of step 3 leaves .env as copied.
+    let script = format!("set -euo pipefail\n{}\n", blocks.join("\n"));
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&s.stack)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", s.bin.display()))
+        .env("FAKE_DOCKER_LOG", &s.log)
+        .env("EDITOR", "true")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "QUICK_START.md's commands:\n{script}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    let calls = std::fs::read_to_string(&s.log).unwrap();
+    for step in [
+        "network create cdb_network",
+        "compose -f docker-compose.cdb.yml up -d --build",
+        "exec mcp_agent mcp-agent check",
+        "exec mcp_agent mcp-agent log-drill",
+    ] {
+        assert!(
+            calls.contains(step),
+            "{step:?} in the docker calls:\n{calls}"
+        );
+    }
+    for secret in [
+        "slack_webhook_url",
+        "grafana_admin_password",
+        "postgres_password",
+    ] {
+        let meta = std::fs::metadata(s.stack.join("secrets").join(secret)).unwrap();
+        assert!(meta.len() > 0, "secrets/{secret} is written");
+    }
 }
