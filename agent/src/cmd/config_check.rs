@@ -56,6 +56,13 @@ fn structural(text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (key, value) in top {
         if key == "logs" {
+            // The tailer follows rotation by device and inode, which only Unix hosts give.
+            if cfg!(not(unix)) {
+                problems.push(
+                    "logs: log collection runs on Unix hosts only (Linux, macOS); remove the section here".into(),
+                );
+                continue;
+            }
             // serde_path_to_error keeps the key path inside the section
             // (`logs.docker.parse.format: ...`, `logs.files[1].labels: ...`), which serde's own
             // message for a nested struct does not name.

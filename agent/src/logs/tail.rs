@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+#[cfg(unix)]
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -33,12 +34,31 @@ pub struct Ident {
 }
 
 impl Ident {
+    #[cfg(unix)]
     fn of(meta: &std::fs::Metadata) -> Self {
         Self {
             dev: meta.dev(),
             ino: meta.ino(),
         }
     }
+
+    // Elsewhere the agent refuses a `logs` section (config check), so no tailer runs; this only
+    // keeps the crate building for the operator commands on Windows.
+    #[cfg(not(unix))]
+    fn of(_: &std::fs::Metadata) -> Self {
+        Self { dev: 0, ino: 0 }
+    }
+}
+
+/// A read at `offset` that leaves no cursor behind (`pread`).
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    file.read_at(buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(_: &File, _: &mut [u8], _: u64) -> std::io::Result<usize> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 /// How a target's lines are framed.
@@ -138,7 +158,7 @@ fn hex(b: &[u8]) -> String {
 
 fn read_fingerprint(file: &File) -> Vec<u8> {
     let mut buf = [0u8; FINGERPRINT_BYTES];
-    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let n = read_at(file, &mut buf, 0).unwrap_or(0);
     buf[..n].to_vec()
 }
 
@@ -388,7 +408,7 @@ fn read_file(
         .unwrap_or(usize::MAX);
     let chunk = full.min(avail.saturating_add(1));
     let mut buf = vec![0u8; chunk];
-    let n = match f.file.read_at(&mut buf, f.read_offset) {
+    let n = match read_at(&f.file, &mut buf, f.read_offset) {
         Ok(n) => n,
         Err(_) => return (0, true),
     };

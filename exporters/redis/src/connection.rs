@@ -208,6 +208,7 @@ impl Connector {
                     .map_err(|_| ScrapeError::Connect("tls handshake failed".into()))?;
                 Box::new(stream)
             }
+            #[cfg(unix)]
             ConnectionAddr::Unix(path) => {
                 let unix = tokio::net::UnixStream::connect(path)
                     .await
@@ -216,6 +217,13 @@ impl Connector {
                     inner: unix,
                     budget: budget.clone(),
                 })
+            }
+            // redis-rs parses unix:// everywhere; tokio has Unix sockets only on Unix.
+            #[cfg(not(unix))]
+            ConnectionAddr::Unix(_) => {
+                return Err(ScrapeError::Connect(
+                    "unix sockets are not supported on this platform".into(),
+                ));
             }
         };
         let (conn, driver) =
