@@ -17,9 +17,13 @@
 //! - Prometheus runs with --rules.alert.resend-delay=2s (default 1m), so alerts evaluated before its
 //!   notifier has found Alertmanager are re-sent within seconds (it affects only that start-up race).
 //! - alertmanager.yml: only slack_api_url_file, pointed at a file holding the recorder's URL.
+//! - The example services run with CDB_FAULT_INJECTION=on (the stack runs them without it): the
+//!   endpoint `cdb_load --fault` uses to answer 5xx or answer late, which is what the error-ratio
+//!   and latency alerts fire on here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mcp_e2e::{
@@ -39,7 +43,112 @@ const SERVICES: [(&str, u16); 4] = [
 const ALERT_TIMEOUT: Duration = Duration::from_secs(90);
 /// Redis maxmemory: small, so filling past 80 % is quick.
 const REDIS_MAXMEMORY: u64 = 32 * 1024 * 1024;
+/// How full Redis is made for HighRedisMemory (> 90 %): a margin over the threshold.
+const REDIS_HIGH_PERCENT: u64 = 93;
 const PG_MAX_CONNECTIONS: u32 = 40;
+/// How long a fault thread waits for another one's phase: each phase's own waits are bounded by
+/// ALERT_TIMEOUT, so this only turns a hang into a failure.
+const GATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The cdb_load bursts: long enough for a few 1 s scrapes. Their samples stay in the alerts'
+/// rate[5m] windows after the burst, so an alert arriving after the burst still fires on it.
+const BURST: &str = "8s";
+/// The `--fault slow` delay: above CdbHighLatencyP99's 0.5 s, clear of the 0.5 s bucket bound.
+const SLOW_MS: u64 = 800;
+/// What CdbHighErrorRate and CdbHighLatencyP99 compare with their thresholds, per service (for
+/// the failure messages and the figures).
+const RATIO_5XX: &str = "sum by (service) (rate(http_server_requests_total{status=~\"5..\"}[5m])) \
+     / sum by (service) (rate(http_server_requests_total[5m]))";
+const P99: &str = "histogram_quantile(0.99, sum by (service, le) \
+     (rate(http_server_request_duration_seconds_bucket[5m])))";
+
+/// A one-way signal between the fault threads: the scenarios that kill a backend wait for the
+/// ones that still need it. Opened by [`OpenOnDrop`], so a thread that panics still releases its
+/// waiters (who then fail or finish on their own) instead of hanging them.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cv.notify_all();
+    }
+
+    /// Whether it opened within `timeout`.
+    fn wait(&self, timeout: Duration) -> bool {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let (open, _) = self
+            .cv
+            .wait_timeout_while(open, timeout, |o| !*o)
+            .unwrap_or_else(PoisonError::into_inner);
+        *open
+    }
+}
+
+struct OpenOnDrop<'a>(&'a Gate);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// Starts `cdb_load` (the examples' load driver) against cdb_core and cdb_execution with
+/// `extra` flags, JSON summary on stdout, no websocket subscribers (cdb_ws is the ServiceDown
+/// scenario's), no progress lines.
+fn start_load(core_port: u16, exec_port: u16, ws_port: u16, extra: &[&str]) -> std::process::Child {
+    Command::new(binary("cdb_load"))
+        .arg("--core-url")
+        .arg(format!("http://127.0.0.1:{core_port}"))
+        .arg("--execution-url")
+        .arg(format!("http://127.0.0.1:{exec_port}"))
+        .arg("--ws-url")
+        .arg(format!("ws://127.0.0.1:{ws_port}"))
+        .args([
+            "--subscribers",
+            "0",
+            "--progress-interval",
+            "0",
+            "--output",
+            "json",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a `cdb_load` run to end (it is bounded by its duration and client timeouts) and
+/// returns its JSON summary.
+fn finish_load(what: &str, child: std::process::Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "cdb_load ({what}) {}: {stdout}\n{stderr}",
+        out.status
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("cdb_load ({what}) summary is JSON: {e}: {stdout}"))
+}
+
+/// The 5xx a service has answered so far, by its own `/metrics` (read directly, not through
+/// Prometheus' last scrape).
+fn answered_5xx(port: u16) -> f64 {
+    let (_, body) = http_get(&format!("http://127.0.0.1:{port}/metrics"));
+    body.lines()
+        .filter(|l| l.starts_with("http_server_requests_total{") && l.contains("status=\"5"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        // fold from +0.0: an empty f64 `sum()` is -0.0, which prints as "-0".
+        .fold(0.0, |a, b| a + b)
+}
 
 struct Service {
     name: &'static str,
@@ -120,6 +229,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     for (name, _) in SERVICES {
         binary(name);
     }
+    binary("cdb_load");
     let agent_bin = binary("mcp-agent");
     println!(
         "e2e: binaries ready after {:.0} s",
@@ -136,7 +246,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         "allkeys-lru",
     ])
     .unwrap();
-    let pg =
+    let mut pg =
         PgCluster::start_with_conf(&format!("max_connections = {PG_MAX_CONNECTIONS}")).unwrap();
     pg.psql("postgres", "CREATE DATABASE cdb");
     let database_url = format!("postgres://postgres@127.0.0.1:{}/cdb", pg.port());
@@ -181,6 +291,8 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 ("RISK_URL".to_owned(), risk_url.clone()),
                 ("MCP_LOKI_URL".to_owned(), loki.url()),
                 ("MCP_LOKI_BATCH_WAIT_MS".to_owned(), "200".to_owned()),
+                // The fault endpoint cdb_load drives (CdbHighErrorRate, CdbHighLatencyP99).
+                ("CDB_FAULT_INJECTION".to_owned(), "on".to_owned()),
             ];
             let proc = start_service(name, port, &env, dir.path());
             Service {
@@ -452,6 +564,22 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     );
 
     // --- faults, in parallel where they do not share a backend -------------------------------------
+    // Who needs what: the cdb_load bursts (CdbHighErrorRate, CdbHighLatencyP99) need Redis and
+    // PostgreSQL up and PostgreSQL not full, or the services would answer 503s of their own
+    // (a second, unintended error-rate cause). So the bursts start once
+    // TooManyPostgresConnections has released its sessions (`pg_released`), and PostgreSQLDown
+    // and RedisDown kill their backends only after the bursts are over (`bursts_done`); with no
+    // traffic after that, the dead backends add no 5xx. Each phase is seconds long, all within
+    // the minute ServiceDown's resolution waits for (group_interval).
+    let port_of = |name: &str| services.iter().find(|s| s.name == name).unwrap().port;
+    let (core_port, exec_port, ws_port) = (
+        port_of("cdb_core"),
+        port_of("cdb_execution"),
+        port_of("cdb_ws"),
+    );
+    let risk_port = port_of("cdb_risk");
+    let (pg_released, bursts_done) = (Gate::default(), Gate::default());
+    let (pg_released, bursts_done) = (&pg_released, &bursts_done);
     let mut lines: Vec<String> = Vec::new();
     std::thread::scope(|s| {
         // cdb_ws stops -> ServiceDown on #alerts-critical, then resolves when it is back.
@@ -461,11 +589,14 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
         let service_down = s.spawn(move || {
             let fault = Instant::now();
             ws.proc.kill();
+            // The instance in the needles: the backends killed meanwhile must not be mistaken
+            // for it (a ServiceDown of their exporter would be another group).
+            let instance = format!("127.0.0.1:{}", ws.port);
             let p = wait_slack(
                 slack_ref,
                 fault,
                 "#alerts-critical",
-                &["ServiceDown", "FIRING"],
+                &["ServiceDown", "FIRING", &instance],
             )
             .unwrap_or_else(|| {
                 panic!(
@@ -486,7 +617,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 slack_ref,
                 back,
                 "#alerts-critical",
-                &["ServiceDown", "RESOLVED"],
+                &["ServiceDown", "RESOLVED", &instance],
             )
             .unwrap_or_else(|| {
                 panic!(
@@ -503,10 +634,12 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             out
         });
 
-        // PostgreSQL: connections past 90 % of max_connections -> TooManyPostgresConnections.
-        let pg_ref = &pg;
+        // PostgreSQL: connections past 90 % of max_connections -> TooManyPostgresConnections;
+        // then, once the bursts are done with it, this test's PostgreSQL killed -> PostgreSQLDown.
+        let pg_ref = &mut pg;
         let prom_ref = &prom;
-        let too_many = s.spawn(move || {
+        let postgres = s.spawn(move || {
+            let released = OpenOnDrop(pg_released);
             let fault = Instant::now();
             let target = (f64::from(PG_MAX_CONNECTIONS) * 0.9).floor() as usize + 1;
             let mut held = Vec::new();
@@ -541,20 +674,51 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                     channels_seen(slack_ref)
                 )
             });
-            let line = report(
+            let mut out = vec![report(
                 "TooManyPostgresConnections",
                 "#alerts-infrastructure",
                 fault,
                 &p,
-            );
+            )];
             for mut c in held {
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            line
+            drop(released);
+            assert!(
+                bursts_done.wait(GATE_TIMEOUT),
+                "the cdb_load bursts did not end within {GATE_TIMEOUT:?}"
+            );
+            // The exporter keeps answering, with pg_up 0 (critical, database: #alerts-critical,
+            // the first matching route). PostgreSQLDown hides a ServiceDown only of the same
+            // instance (the exporter's), which is not scraped down here.
+            let fault = Instant::now();
+            pg_ref.kill();
+            let instance = format!("127.0.0.1:{pg_port}");
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-critical",
+                &["PostgreSQLDown", "FIRING", &instance],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "PostgreSQLDown on #alerts-critical; pg_up {}; seen:\n{}",
+                    prom_ref.query("pg_up"),
+                    channels_seen(slack_ref)
+                )
+            });
+            let text = p.text();
+            assert!(
+                text.contains("PostgreSQL is down") && text.contains("Runbook: https://"),
+                "PostgreSQLDown text has its summary and runbook: {text}"
+            );
+            out.push(report("PostgreSQLDown", "#alerts-critical", fault, &p));
+            out
         });
 
-        // Redis: fill past 80 % of maxmemory -> RedisBackpressure; then kill it -> RedisDown.
+        // Redis: fill past 80 % of maxmemory -> RedisBackpressure; past 90 % -> HighRedisMemory;
+        // then, once the bursts are done with it, kill it -> RedisDown.
         let redis_ref = &mut redis;
         let redis_faults = s.spawn(move || {
             let used = |r: &RedisServer| -> u64 {
@@ -598,6 +762,53 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 &p,
             )];
             println!("e2e: Redis filled to {:.0}% of maxmemory", fill * 100.0);
+            // HighRedisMemory is critical (#alerts-critical), RedisBackpressure a warning: the
+            // critical-hides-warning rule needs the same alertname, so neither hides the other.
+            // It is seen before the kill: a dead Redis has no redis_memory_* series.
+            let fault = Instant::now();
+            while used(redis_ref) * 100 < REDIS_MAXMEMORY * REDIS_HIGH_PERCENT {
+                redis_ref.cli(&[
+                    "EVAL",
+                    "for i=1,128 do redis.call('SET', ARGV[1]..i, string.rep('x', 4096)) end",
+                    "0",
+                    &format!("fill:{round}:"),
+                ]);
+                round += 1;
+                assert!(
+                    round < 400,
+                    "Redis does not fill past {REDIS_HIGH_PERCENT}%"
+                );
+            }
+            let fill = used(redis_ref) as f64 / REDIS_MAXMEMORY as f64;
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-critical",
+                &["HighRedisMemory", "FIRING"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "HighRedisMemory on #alerts-critical at {:.0}% of maxmemory; seen:\n{}",
+                    fill * 100.0,
+                    channels_seen(slack_ref)
+                )
+            });
+            let text = p.text();
+            assert!(
+                text.contains(&format!("127.0.0.1:{redis_port}"))
+                    && text.contains("uses more than 90% of maxmemory")
+                    && text.contains("Runbook: https://"),
+                "HighRedisMemory text names the exporter, the summary and the runbook: {text}"
+            );
+            out.push(report("HighRedisMemory", "#alerts-critical", fault, &p));
+            println!(
+                "e2e: Redis filled to {:.0}% of maxmemory for HighRedisMemory",
+                fill * 100.0
+            );
+            assert!(
+                bursts_done.wait(GATE_TIMEOUT),
+                "the cdb_load bursts did not end within {GATE_TIMEOUT:?}"
+            );
             let fault = Instant::now();
             redis_ref.kill();
             let p = wait_slack(
@@ -613,6 +824,148 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 )
             });
             out.push(report("RedisDown", "#alerts-critical", fault, &p));
+            out
+        });
+
+        // cdb_load, two bursts at once on two services, so each alert has its own cause:
+        // - 5xx: `--fault errors` into cdb_execution, orders only: half answered 500 at once (not
+        //   delayed, so they do not raise its p99) -> CdbHighErrorRate for cdb_execution;
+        // - latency: `--fault slow` into cdb_core, lookups only: every one answered, 800 ms late,
+        //   none a 5xx (checked) -> CdbHighLatencyP99 for cdb_core.
+        // Both are warning/application: #alerts-warning, one group per alertname.
+        let bursts = s.spawn(move || {
+            let _done = OpenOnDrop(bursts_done);
+            assert!(
+                pg_released.wait(GATE_TIMEOUT),
+                "TooManyPostgresConnections did not release its sessions within {GATE_TIMEOUT:?}"
+            );
+            let core_5xx_before = answered_5xx(core_port);
+            let (exec_url, core_url) = (
+                format!("http://127.0.0.1:{exec_port}"),
+                format!("http://127.0.0.1:{core_port}"),
+            );
+            let delay = SLOW_MS.to_string();
+            let fault = Instant::now();
+            let errors = start_load(
+                core_port,
+                exec_port,
+                ws_port,
+                &[
+                    "--rate",
+                    "20",
+                    "--duration",
+                    BURST,
+                    "--lookup-share",
+                    "0",
+                    "--fault",
+                    "errors",
+                    "--fault-ratio",
+                    "0.5",
+                    "--fault-target",
+                    &exec_url,
+                ],
+            );
+            let slow = start_load(
+                core_port,
+                exec_port,
+                ws_port,
+                &[
+                    "--rate",
+                    "10",
+                    "--duration",
+                    BURST,
+                    "--lookup-share",
+                    "1",
+                    "--fault",
+                    "slow",
+                    "--fault-delay-ms",
+                    &delay,
+                    "--fault-target",
+                    &core_url,
+                ],
+            );
+            let errors = finish_load("--fault errors", errors);
+            let slow = finish_load("--fault slow", slow);
+            assert_eq!(errors["fault"], "errors", "{errors}");
+            assert!(errors["errors"].as_u64().unwrap() > 0, "{errors}");
+            assert_eq!(slow["fault"], "slow", "{slow}");
+            assert!(slow["requests"].as_u64().unwrap() > 0, "{slow}");
+            // A sleep never ends early: every delayed answer took at least the delay (a lower
+            // bound, not a timing threshold).
+            assert!(
+                slow["latency_ms"]["p50"].as_f64().unwrap() >= SLOW_MS as f64,
+                "{slow}"
+            );
+            println!(
+                "e2e: cdb_load --fault errors on cdb_execution: {} requests, {} errors; \
+                 --fault slow ({SLOW_MS} ms) on cdb_core: {} requests, driver p50 {} ms",
+                errors["requests"], errors["errors"], slow["requests"], slow["latency_ms"]["p50"]
+            );
+
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-warning",
+                &[
+                    "CdbHighErrorRate",
+                    "FIRING",
+                    "cdb_execution answers more than 5% 5xx",
+                ],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "CdbHighErrorRate for cdb_execution on #alerts-warning; ratio {}; seen:\n{}",
+                    prom_ref.query(RATIO_5XX),
+                    channels_seen(slack_ref)
+                )
+            });
+            assert!(
+                p.text().contains("Runbook: https://"),
+                "CdbHighErrorRate text has its runbook: {}",
+                p.text()
+            );
+            let mut out = vec![report("CdbHighErrorRate", "#alerts-warning", fault, &p)];
+            let p = wait_slack(
+                slack_ref,
+                fault,
+                "#alerts-warning",
+                &[
+                    "CdbHighLatencyP99",
+                    "FIRING",
+                    "cdb_core p99 latency above 500 ms",
+                ],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "CdbHighLatencyP99 for cdb_core on #alerts-warning; p99 {}; seen:\n{}",
+                    prom_ref.query(P99),
+                    channels_seen(slack_ref)
+                )
+            });
+            assert!(
+                p.text().contains("Runbook: https://"),
+                "CdbHighLatencyP99 text has its runbook: {}",
+                p.text()
+            );
+            out.push(report("CdbHighLatencyP99", "#alerts-warning", fault, &p));
+            // The slow fault made no 5xx: cdb_core's latency alert is not an error-rate one,
+            // and no error-rate alert can fire for cdb_core.
+            let core_5xx = answered_5xx(core_port) - core_5xx_before;
+            assert_eq!(core_5xx, 0.0, "cdb_core answered 5xx under the slow fault");
+            let p99 = prom_ref.query(P99);
+            let exec_p99 = p99
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["metric"]["service"] == "cdb_execution")
+                .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok());
+            println!(
+                "e2e: after the bursts: 5xx answered by cdb_execution {}, cdb_core {core_5xx}, \
+                 cdb_risk {}; cdb_execution p99 {} (the error burst's, not slowed)",
+                answered_5xx(exec_port),
+                answered_5xx(risk_port),
+                exec_p99.map_or("-".to_owned(), |v| format!("{:.1} ms", v * 1000.0)),
+            );
             out
         });
 
@@ -687,8 +1040,9 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
 
         remote.join().unwrap();
         lines.extend(drills.join().unwrap());
+        lines.extend(bursts.join().unwrap());
         lines.extend(redis_faults.join().unwrap());
-        lines.push(too_many.join().unwrap());
+        lines.extend(postgres.join().unwrap());
         lines.extend(service_down.join().unwrap());
     });
     // The promtail job, without a target all along, never fired ServiceDown.
@@ -706,6 +1060,18 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
     assert!(
         promtail_firing.as_array().is_some_and(|r| r.is_empty()),
         "no alert on the promtail job: {promtail_firing}"
+    );
+    // The error burst was cdb_execution's alone: no error-rate alert ever named cdb_core (whose
+    // slow burst answered no 5xx, and which had no traffic once the backends were killed).
+    let core_errors: Vec<String> = slack
+        .payloads()
+        .iter()
+        .filter(|p| p.text().contains("CdbHighErrorRate") && p.text().contains("cdb_core"))
+        .map(SlackPayload::text)
+        .collect();
+    assert!(
+        core_errors.is_empty(),
+        "CdbHighErrorRate for cdb_core, which answered no 5xx: {core_errors:?}"
     );
     println!("e2e: fault -> Slack, per alert:");
     for l in &lines {
