@@ -25,6 +25,7 @@ pub mod encoder;
 pub mod exporter;
 pub mod logging;
 pub mod process;
+pub mod time;
 pub mod tls;
 pub mod web;
 pub mod yaml;

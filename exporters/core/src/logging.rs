@@ -108,33 +108,9 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-/// The current UTC time as RFC 3339 with milliseconds, without a date crate.
+/// The current UTC time as RFC 3339 with milliseconds.
 pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_millis())
-}
-
-fn rfc3339(secs: i64, millis: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::time::rfc3339(std::time::SystemTime::now(), 3)
 }
 
 #[cfg(test)]
@@ -143,6 +119,13 @@ mod tests {
 
     #[test]
     fn rfc3339_formats_known_instants() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let rfc3339 = |secs: u64, millis: u64| {
+            crate::time::rfc3339(
+                UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis),
+                3,
+            )
+        };
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_000_000, 7), "2026-11-18T11:06:40.007Z");
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000Z");
