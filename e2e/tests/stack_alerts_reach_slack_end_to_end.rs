@@ -186,6 +186,19 @@ fn wait_slack(
     })
 }
 
+/// [`wait_slack`], or the test fails with `context()` (what was awaited, and the state that
+/// explains why it did not come) and every payload seen.
+fn expect_slack(
+    slack: &SlackReceiver,
+    since: Instant,
+    channel: &str,
+    needles: &[&str],
+    context: impl FnOnce() -> String,
+) -> SlackPayload {
+    wait_slack(slack, since, channel, needles)
+        .unwrap_or_else(|| panic!("{}; seen:\n{}", context(), channels_seen(slack)))
+}
+
 fn channels_seen(slack: &SlackReceiver) -> String {
     slack
         .payloads()
@@ -592,18 +605,13 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             // The instance in the needles: the backends killed meanwhile must not be mistaken
             // for it (a ServiceDown of their exporter would be another group).
             let instance = format!("127.0.0.1:{}", ws.port);
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-critical",
                 &["ServiceDown", "FIRING", &instance],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "ServiceDown on #alerts-critical; seen:\n{}",
-                    channels_seen(slack_ref)
-                )
-            });
+                || "ServiceDown on #alerts-critical".to_owned(),
+            );
             let text = p.text();
             assert!(
                 text.contains(&format!("127.0.0.1:{}", ws.port))
@@ -613,18 +621,13 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             let mut out = vec![report("ServiceDown", "#alerts-critical", fault, &p)];
             let back = Instant::now();
             ws.proc = start_service(ws.name, ws.port, &ws.env, dir_path);
-            let r = wait_slack(
+            let r = expect_slack(
                 slack_ref,
                 back,
                 "#alerts-critical",
                 &["ServiceDown", "RESOLVED", &instance],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "ServiceDown resolved on #alerts-critical; seen:\n{}",
-                    channels_seen(slack_ref)
-                )
-            });
+                || "ServiceDown resolved on #alerts-critical".to_owned(),
+            );
             out.push(report(
                 "ServiceDown (resolved)",
                 "#alerts-critical",
@@ -661,19 +664,19 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 false
             });
             assert!(reached, "opened {} sessions", held.len());
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-infrastructure",
                 &["TooManyPostgresConnections", "FIRING"],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "TooManyPostgresConnections on #alerts-infrastructure; pg_stat_activity_count {}; seen:\n{}",
-                    prom_ref.query("sum(pg_stat_activity_count)"),
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "TooManyPostgresConnections on #alerts-infrastructure; \
+                         pg_stat_activity_count {}",
+                        prom_ref.query("sum(pg_stat_activity_count)")
+                    )
+                },
+            );
             let mut out = vec![report(
                 "TooManyPostgresConnections",
                 "#alerts-infrastructure",
@@ -695,19 +698,18 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             let fault = Instant::now();
             pg_ref.kill();
             let instance = format!("127.0.0.1:{pg_port}");
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-critical",
                 &["PostgreSQLDown", "FIRING", &instance],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "PostgreSQLDown on #alerts-critical; pg_up {}; seen:\n{}",
-                    prom_ref.query("pg_up"),
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "PostgreSQLDown on #alerts-critical; pg_up {}",
+                        prom_ref.query("pg_up")
+                    )
+                },
+            );
             let text = p.text();
             assert!(
                 text.contains("PostgreSQL is down") && text.contains("Runbook: https://"),
@@ -728,33 +730,36 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0)
             };
-            let fault = Instant::now();
+            // 512 KiB per round until past `percent` of maxmemory; the fill reached.
             let mut round = 0;
-            // 512 KiB per round, stopping between 82 % and 90 % (HighRedisMemory is not the point).
-            while used(redis_ref) * 100 < REDIS_MAXMEMORY * 82 {
-                redis_ref.cli(&[
-                    "EVAL",
-                    "for i=1,128 do redis.call('SET', ARGV[1]..i, string.rep('x', 4096)) end",
-                    "0",
-                    &format!("fill:{round}:"),
-                ]);
-                round += 1;
-                assert!(round < 200, "Redis does not fill");
-            }
-            let fill = used(redis_ref) as f64 / REDIS_MAXMEMORY as f64;
-            let p = wait_slack(
+            let mut fill_past = |percent: u64, max_rounds: usize| -> f64 {
+                while used(redis_ref) * 100 < REDIS_MAXMEMORY * percent {
+                    redis_ref.cli(&[
+                        "EVAL",
+                        "for i=1,128 do redis.call('SET', ARGV[1]..i, string.rep('x', 4096)) end",
+                        "0",
+                        &format!("fill:{round}:"),
+                    ]);
+                    round += 1;
+                    assert!(round < max_rounds, "Redis does not fill past {percent}%");
+                }
+                used(redis_ref) as f64 / REDIS_MAXMEMORY as f64
+            };
+            let fault = Instant::now();
+            // Stopping between 82 % and 90 % (HighRedisMemory is not the point yet).
+            let fill = fill_past(82, 200);
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-infrastructure",
                 &["RedisBackpressure", "FIRING"],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "RedisBackpressure on #alerts-infrastructure at {:.0}% of maxmemory; seen:\n{}",
-                    fill * 100.0,
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "RedisBackpressure on #alerts-infrastructure at {:.0}% of maxmemory",
+                        fill * 100.0
+                    )
+                },
+            );
             let mut out = vec![report(
                 "RedisBackpressure",
                 "#alerts-infrastructure",
@@ -766,33 +771,19 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             // critical-hides-warning rule needs the same alertname, so neither hides the other.
             // It is seen before the kill: a dead Redis has no redis_memory_* series.
             let fault = Instant::now();
-            while used(redis_ref) * 100 < REDIS_MAXMEMORY * REDIS_HIGH_PERCENT {
-                redis_ref.cli(&[
-                    "EVAL",
-                    "for i=1,128 do redis.call('SET', ARGV[1]..i, string.rep('x', 4096)) end",
-                    "0",
-                    &format!("fill:{round}:"),
-                ]);
-                round += 1;
-                assert!(
-                    round < 400,
-                    "Redis does not fill past {REDIS_HIGH_PERCENT}%"
-                );
-            }
-            let fill = used(redis_ref) as f64 / REDIS_MAXMEMORY as f64;
-            let p = wait_slack(
+            let fill = fill_past(REDIS_HIGH_PERCENT, 400);
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-critical",
                 &["HighRedisMemory", "FIRING"],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "HighRedisMemory on #alerts-critical at {:.0}% of maxmemory; seen:\n{}",
-                    fill * 100.0,
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "HighRedisMemory on #alerts-critical at {:.0}% of maxmemory",
+                        fill * 100.0
+                    )
+                },
+            );
             let text = p.text();
             assert!(
                 text.contains(&format!("127.0.0.1:{redis_port}"))
@@ -811,18 +802,13 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
             );
             let fault = Instant::now();
             redis_ref.kill();
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-critical",
                 &["RedisDown", "FIRING"],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "RedisDown on #alerts-critical; seen:\n{}",
-                    channels_seen(slack_ref)
-                )
-            });
+                || "RedisDown on #alerts-critical".to_owned(),
+            );
             out.push(report("RedisDown", "#alerts-critical", fault, &p));
             out
         });
@@ -902,7 +888,7 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                 errors["requests"], errors["errors"], slow["requests"], slow["latency_ms"]["p50"]
             );
 
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-warning",
@@ -911,21 +897,20 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                     "FIRING",
                     "cdb_execution answers more than 5% 5xx",
                 ],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "CdbHighErrorRate for cdb_execution on #alerts-warning; ratio {}; seen:\n{}",
-                    prom_ref.query(RATIO_5XX),
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "CdbHighErrorRate for cdb_execution on #alerts-warning; ratio {}",
+                        prom_ref.query(RATIO_5XX)
+                    )
+                },
+            );
             assert!(
                 p.text().contains("Runbook: https://"),
                 "CdbHighErrorRate text has its runbook: {}",
                 p.text()
             );
             let mut out = vec![report("CdbHighErrorRate", "#alerts-warning", fault, &p)];
-            let p = wait_slack(
+            let p = expect_slack(
                 slack_ref,
                 fault,
                 "#alerts-warning",
@@ -934,14 +919,13 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                     "FIRING",
                     "cdb_core p99 latency above 500 ms",
                 ],
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "CdbHighLatencyP99 for cdb_core on #alerts-warning; p99 {}; seen:\n{}",
-                    prom_ref.query(P99),
-                    channels_seen(slack_ref)
-                )
-            });
+                || {
+                    format!(
+                        "CdbHighLatencyP99 for cdb_core on #alerts-warning; p99 {}",
+                        prom_ref.query(P99)
+                    )
+                },
+            );
             assert!(
                 p.text().contains("Runbook: https://"),
                 "CdbHighLatencyP99 text has its runbook: {}",
@@ -997,13 +981,13 @@ fn committed_stack_fires_each_alert_to_its_slack_channel() {
                     .send()
                     .unwrap();
                 assert!(res.status().is_success(), "post drill: {}", res.status());
-                let p = wait_slack(slack_ref, fault, "#alerts-warning", &["McpFireDrill", id])
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "fire drill {id} on #alerts-warning; seen:\n{}",
-                            channels_seen(slack_ref)
-                        )
-                    });
+                let p = expect_slack(
+                    slack_ref,
+                    fault,
+                    "#alerts-warning",
+                    &["McpFireDrill", id],
+                    || format!("fire drill {id} on #alerts-warning"),
+                );
                 out.push(report(
                     &format!("McpFireDrill ({id})"),
                     "#alerts-warning",
