@@ -265,3 +265,115 @@ fn a_password_the_config_would_leave_unused_stops_the_agent_in_one_line() {
     );
     assert!(!stderr.contains(password), "{stderr}");
 }
+
+/// Starts the unit's environment plus `env` with `config` and expects exit 2 and one stderr line
+/// naming each of `names`, never `secret`.
+fn assert_one_line_refusal(
+    unit: &Unit,
+    credentials: &Path,
+    env: &[(&str, String)],
+    config: &Path,
+    names: &[&str],
+    secret: &str,
+) {
+    let agent = start_as_unit(unit, credentials, env, config, 1);
+    assert!(agent.serving.is_empty(), "{:?}", agent.serving);
+    let (code, stderr) = agent.wait_exit();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    for name in names {
+        assert!(stderr.contains(name), "{name} in {stderr}");
+    }
+    assert!(!stderr.contains(secret), "{stderr}");
+}
+
+#[test]
+fn plain_password_variables_and_an_unparsable_credential_stop_the_agent_in_one_line() {
+    let unit = unit();
+    let secret = "env-s3cret-4410";
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let credentials = credentials_dir(dir.path(), &unit, &[]);
+
+    // REDIS_PASSWORD beside a section that sets redis_password.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
+             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
+             redis_addr: redis://127.0.0.1:1\n    redis_password: other\n"
+        ),
+    );
+    assert_one_line_refusal(
+        &unit,
+        &credentials,
+        &[("REDIS_PASSWORD", secret.to_owned())],
+        &config,
+        &["settings.redis_password", "REDIS_PASSWORD"],
+        secret,
+    );
+
+    // DATA_SOURCE_NAME beside a section that sets data_source_names.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "host:\n  enabled: false\nredis:\n  enabled: false\n\
+             postgres:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
+             data_source_names: [\"postgresql://mcp@127.0.0.1:1/postgres?sslmode=disable\"]\n"
+        ),
+    );
+    assert_one_line_refusal(
+        &unit,
+        &credentials,
+        &[(
+            "DATA_SOURCE_NAME",
+            format!("postgresql://mcp:{secret}@127.0.0.1:1/postgres"),
+        )],
+        &config,
+        &["settings.data_source_names", "DATA_SOURCE_NAME"],
+        secret,
+    );
+
+    // Any setting other than the connection ones comes from the file or the default, never from
+    // the environment: REDIS_EXPORTER_NAMESPACE does not rename the families of a section.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
+             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
+             redis_addr: redis://127.0.0.1:1\n"
+        ),
+    );
+    let agent = start_as_unit(
+        &unit,
+        &credentials,
+        &[("REDIS_EXPORTER_NAMESPACE", "envns".to_owned())],
+        &config,
+        1,
+    );
+    assert_eq!(agent.serving.len(), 1, "{}", agent.stderr());
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}/metrics"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("redis_up 0") && !body.contains("envns_"),
+        "{body}"
+    );
+    drop(agent);
+
+    // A Redis credential that is not upstream's JSON map stops the agent at start, not at scrape.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
+             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n"
+        ),
+    );
+    let credentials = credentials_dir(dir.path(), &unit, &[("redis_password", secret)]);
+    let agent = start_as_unit(&unit, &credentials, &[], &config, 1);
+    assert!(agent.serving.is_empty(), "{:?}", agent.serving);
+    let (code, stderr) = agent.wait_exit();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("not a JSON object"), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+}
