@@ -19,6 +19,7 @@ use mcp_testkit::docker_logs::{Arrivals, DockerRoot, RateWriter};
 use mcp_testkit::loki::{FakeLoki, Mode};
 
 use crate::procstat;
+use crate::report::thousands;
 
 /// The logs mode's flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -413,18 +414,6 @@ fn phase(
 
 fn mib(kb: u64) -> String {
     format!("{:.1} MiB", kb as f64 / 1024.0)
-}
-
-fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A markdown table with its columns padded to one width (readable as printed).

@@ -108,6 +108,23 @@ pub struct PairResult {
     pub skipped: Option<String>,
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(v: u64) -> String {
+    group_digits(&v.to_string())
+}
+
+/// A run of decimal digits with a comma before every group of three from the right.
+fn group_digits(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A number with sensible precision.
 pub fn num(v: f64) -> String {
     if v.is_nan() {
@@ -115,17 +132,10 @@ pub fn num(v: f64) -> String {
     } else if v.abs() >= 1000.0 {
         let s = format!("{v:.0}");
         // Thousands separators keep byte counts readable.
-        let (neg, digits) = s
-            .strip_prefix('-')
-            .map_or((false, s.as_str()), |d| (true, d));
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
+        match s.strip_prefix('-') {
+            Some(digits) => format!("-{}", group_digits(digits)),
+            None => group_digits(&s),
         }
-        if neg { format!("-{out}") } else { out }
     } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
