@@ -175,7 +175,7 @@ fn assemble(state: &AppState, results: &[Arc<ScrapeResult>]) -> MetricSet {
         }
     }
     let up = results.iter().all(|r| r.up);
-    let error = results.iter().any(|r| r.error);
+    let error = results.iter().any(|r| r.reason.is_some());
     let duration = results.iter().map(|r| r.duration).max().unwrap_or_default();
     let scrapes = state.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
     write_exporter_families(&mut set, up, error, duration, scrapes);

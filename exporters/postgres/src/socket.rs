@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::reason::Reason;
+
 /// Bytes one scrape may read from a server (64 MiB: a default scrape of a busy server reads well
 /// under 1 MiB; the largest legitimate answers, `stat_user_tables` of a database with tens of
 /// thousands of tables, stay below it).
@@ -30,6 +32,8 @@ pub const READ_CAP: u64 = 64 << 20;
 pub struct ReadBudget {
     cap: u64,
     left: AtomicU64,
+    /// A read was refused because the budget ran out (by bytes, or after a row cut: then both
+    /// flags are set, and the row cut is the cause).
     exceeded: AtomicBool,
     /// The allowance was withdrawn because a statement returned more rows than
     /// [`crate::session::MAX_ROWS`]: the connection is dropped like at the byte cap.
@@ -52,11 +56,6 @@ impl ReadBudget {
         self.left.store(self.cap, Ordering::Relaxed);
     }
 
-    /// Whether a read was refused because the budget ran out.
-    pub fn exceeded(&self) -> bool {
-        self.exceeded.load(Ordering::Relaxed)
-    }
-
     /// The cap, in bytes.
     pub fn cap(&self) -> u64 {
         self.cap
@@ -70,28 +69,36 @@ impl ReadBudget {
         self.left.store(0, Ordering::Relaxed);
     }
 
-    /// Whether [`Self::cut_at_row_cap`] was called.
-    pub fn rows_cut(&self) -> bool {
-        self.rows_cut.load(Ordering::Relaxed)
+    /// Which cap cut the connection off, if one did. The row cap comes first: after a row cut
+    /// the next read is refused too and sets the byte flag, but the rows were the cause.
+    pub fn cut(&self) -> Option<Reason> {
+        if self.rows_cut.load(Ordering::Relaxed) {
+            Some(Reason::RowCap)
+        } else if self.exceeded.load(Ordering::Relaxed) {
+            Some(Reason::ReadCap)
+        } else {
+            None
+        }
     }
 
     /// Whether the connection is cut off, by either cap.
     pub fn spent(&self) -> bool {
-        self.exceeded() || self.rows_cut()
+        self.cut().is_some()
     }
 
-    /// The error a collector reports once a cap was hit.
+    /// The error a collector reports once a cap was hit (the byte cap's text until one is, for
+    /// the read that is about to be refused).
     pub fn error_text(&self) -> String {
-        if self.rows_cut() {
-            return format!(
+        match self.cut() {
+            Some(Reason::RowCap) => format!(
                 "a statement returned more than {} rows (the row cap); connection dropped",
                 crate::session::MAX_ROWS
-            );
+            ),
+            _ => format!(
+                "PostgreSQL sent more than {} MiB in one scrape (the read cap); connection dropped",
+                self.cap >> 20
+            ),
         }
-        format!(
-            "PostgreSQL sent more than {} MiB in one scrape (the read cap); connection dropped",
-            self.cap >> 20
-        )
     }
 
     fn spend(&self, n: usize) {
@@ -208,6 +215,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_read_is_the_read_cap() {
+        let b = ReadBudget::new(10);
+        b.spend(10);
+        b.exceeded.store(true, Ordering::Relaxed);
+        assert_eq!(b.cut(), Some(Reason::ReadCap));
+        assert!(b.spent());
+        assert!(b.error_text().contains("read cap"));
+    }
+
+    #[test]
     fn budget_runs_out_and_refills() {
         let b = ReadBudget::new(10);
         b.spend(4);
@@ -217,8 +234,13 @@ mod tests {
         assert_eq!(b.left.load(Ordering::Relaxed), 10);
         assert!(b.error_text().contains("read cap"));
         assert!(!b.spent());
+        assert_eq!(b.cut(), None);
         b.cut_at_row_cap();
-        assert!(b.spent() && b.rows_cut());
+        assert!(b.spent() && b.cut() == Some(Reason::RowCap));
+        assert!(b.error_text().contains("row cap"));
+        // The read refused after the row cut sets the byte flag too: still the row cap.
+        b.exceeded.store(true, Ordering::Relaxed);
+        assert_eq!(b.cut(), Some(Reason::RowCap));
         assert!(b.error_text().contains("row cap"));
     }
 }

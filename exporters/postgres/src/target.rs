@@ -118,9 +118,8 @@ pub struct ScrapeResult {
     pub body: ScrapeBody,
     /// Whether the server was reachable.
     pub up: bool,
-    /// Whether a legacy query or the connection failed (`pg_exporter_last_scrape_error`).
-    pub error: bool,
-    /// Why, when `error` (`postgres_exporter_last_scrape_error_reason`).
+    /// Why a legacy query or the connection failed (`postgres_exporter_last_scrape_error_reason`);
+    /// `Some` exactly when the scrape failed (`pg_exporter_last_scrape_error` 1).
     pub reason: Option<Reason>,
     /// How long the scrape took.
     pub duration: Duration,
@@ -247,11 +246,10 @@ impl Target {
         start: Instant,
         settings: Option<Arc<SettingsCache>>,
     ) -> ScrapeResult {
-        let error = reason.is_some();
         let duration = start.elapsed();
         let body = if self.spec.standalone {
             let scrapes = self.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-            write_exporter_families(&mut set, up, error, duration, scrapes);
+            write_exporter_families(&mut set, up, reason.is_some(), duration, scrapes);
             let (mut text, mut dropped) = set.encode();
             if let Some(settings) = settings {
                 crate::legacy::splice_settings(&mut text, &settings.block);
@@ -264,7 +262,6 @@ impl Target {
         ScrapeResult {
             body,
             up,
-            error,
             reason,
             duration,
         }
@@ -304,22 +301,23 @@ impl Target {
                 }
             });
         }
-        if conn.read_budget.rows_cut() {
-            tracing::warn!(
+        let cut = conn.read_budget.cut();
+        match cut {
+            Some(Reason::RowCap) => tracing::warn!(
                 dsn = %self.spec.dsn,
                 max_rows = crate::session::MAX_ROWS,
                 "A statement returned more rows than the row cap; connection dropped."
-            );
-        } else if conn.read_budget.exceeded() {
-            tracing::warn!(
+            ),
+            Some(_) => tracing::warn!(
                 dsn = %self.spec.dsn,
                 cap_mib = conn.read_budget.cap() >> 20,
                 "PostgreSQL sent more than the read cap in one scrape; connection dropped."
-            );
+            ),
+            None => {}
         }
         // The caps are read from the budget, not from `is_closed`: the driver notices the cut
         // only at its next read, which may come after this line.
-        let up = !conn.client.is_closed() && !conn.read_budget.spent();
+        let up = !conn.client.is_closed() && cut.is_none();
         if up {
             self.write_static(&session, &mut set);
         } else {
@@ -332,17 +330,15 @@ impl Target {
             .iter()
             .filter(|o| !o.reports)
             .find_map(|o| o.error.as_ref());
-        let reason = if conn.read_budget.rows_cut() {
-            Some(Reason::RowCap)
-        } else if conn.read_budget.exceeded() {
-            Some(Reason::ReadCap)
-        } else if !up {
-            // The connection was lost during the scrape.
-            let first = outcomes.iter().find_map(|o| o.error.as_ref());
-            Some(first.map_or(Reason::Other, Reason::of_collect))
-        } else {
-            legacy_failure.map(Reason::of_collect)
-        };
+        let reason = cut.or_else(|| {
+            if up {
+                legacy_failure.map(Reason::of_collect)
+            } else {
+                // The connection was lost during the scrape.
+                let first = outcomes.iter().find_map(|o| o.error.as_ref());
+                Some(first.map_or(Reason::Other, Reason::of_collect))
+            }
+        });
         let settings = session
             .settings_block
             .lock()
@@ -446,12 +442,9 @@ impl Target {
         let stream = socket::open(&dsn.host, dsn.port, timeout, budget.clone())
             .await
             .map_err(|e| (Reason::of_io(&e), CollectError::Backend(e.to_string())))?;
-        let capped = |error: tokio_postgres::Error| {
-            if budget.exceeded() {
-                (Reason::ReadCap, CollectError::Backend(budget.error_text()))
-            } else {
-                (Reason::of_pg(&error), backend(error))
-            }
+        let capped = |error: tokio_postgres::Error| match budget.cut() {
+            Some(reason) => (reason, CollectError::Backend(budget.error_text())),
+            None => (Reason::of_pg(&error), backend(error)),
         };
         let other = |e: String| (Reason::Other, CollectError::Backend(e));
         let client = match self.tls.clone().map_err(other)? {

@@ -22,6 +22,11 @@ const COLLECTORS: [&str; 9] = [
     "wal",
 ];
 
+/// `postgres_exporter_last_scrape_error_reason{reason="REASON"}`.
+fn reason_series(reason: &str) -> String {
+    format!("postgres_exporter_last_scrape_error_reason{{reason=\"{reason}\"}}")
+}
+
 fn exporter_backends(pg: &PgCluster) -> usize {
     pg.psql(
         "postgres",
@@ -38,6 +43,8 @@ fn killed_cluster_is_pg_up_0_at_once_and_pg_up_1_after_restart() {
     for _ in 0..5 {
         let text = exporter.metrics();
         assert_eq!(sample(&text, "pg_up"), Some(1.0));
+        // A good scrape: the reason family's one series is the empty reason, 0.
+        assert_eq!(sample(&text, &reason_series("")), Some(0.0), "{text}");
     }
 
     // A scrape loop runs while the cluster dies: every answer is HTTP 200.
@@ -78,11 +85,26 @@ fn killed_cluster_is_pg_up_0_at_once_and_pg_up_1_after_restart() {
         );
     }
     assert!(!text.contains("pg_static{"));
-    // And it stays down without panicking while the server is gone.
+    // The scrape loop already saw the connection go and tried to reconnect: nothing listens
+    // at the port any more.
+    assert_eq!(
+        sample(&text, &reason_series("connection refused")),
+        Some(1.0),
+        "{text}"
+    );
+    // And it stays down without panicking while the server is gone. These scrapes come faster
+    // than the reconnect backoff (100 ms doubling to 1 s), so most are refused without an
+    // attempt: they repeat the failed attempt's reason, one outage reading as one series.
     for _ in 0..10 {
         let (code, text) = exporter.get("/metrics");
         assert_eq!(code, 200);
         assert_eq!(sample(&text, "pg_up"), Some(0.0));
+        assert_eq!(
+            sample(&text, &reason_series("connection refused")),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(sample(&text, &reason_series("")), None, "{text}");
     }
 
     pg.start();
@@ -90,6 +112,13 @@ fn killed_cluster_is_pg_up_0_at_once_and_pg_up_1_after_restart() {
     std::thread::sleep(Duration::from_millis(1100));
     let text = exporter.metrics();
     assert_eq!(sample(&text, "pg_up"), Some(1.0), "{text}");
+    // Up again: back to the empty reason, and the outage's series is gone.
+    assert_eq!(sample(&text, &reason_series("")), Some(0.0), "{text}");
+    assert_eq!(
+        sample(&text, &reason_series("connection refused")),
+        None,
+        "{text}"
+    );
     for c in COLLECTORS {
         assert_eq!(
             sample(

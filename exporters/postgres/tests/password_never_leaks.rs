@@ -27,12 +27,15 @@ fn assert_clean(what: &str, text: &str) {
     );
 }
 
-/// Runs the exporter with `envs`, scrapes everything, and checks every output.
-fn check(name: &str, envs: &[(&str, &str)], args: &[&str], expect_up: bool) {
+/// Runs the exporter with `envs`, scrapes everything, and checks every output. `expect_up`
+/// false is a failure for `reason` (`postgres_exporter_last_scrape_error_reason`) on both
+/// scrapes: the second comes within the reconnect backoff and repeats the attempt's reason.
+fn check(name: &str, envs: &[(&str, &str)], args: &[&str], expect_up: bool, reason: &str) {
     let mut all_args = vec!["--log.level=debug"];
     all_args.extend_from_slice(args);
     let exporter = Exporter::start(envs, &all_args);
     let mut outputs = Vec::new();
+    let series = format!("postgres_exporter_last_scrape_error_reason{{reason=\"{reason}\"}}");
     for _ in 0..2 {
         let text = exporter.metrics();
         assert_eq!(
@@ -40,6 +43,11 @@ fn check(name: &str, envs: &[(&str, &str)], args: &[&str], expect_up: bool) {
             Some(if expect_up { 1.0 } else { 0.0 }),
             "{name}: {text}\n{}",
             exporter.logs()
+        );
+        assert_eq!(
+            sample(&text, &series),
+            Some(if expect_up { 0.0 } else { 1.0 }),
+            "{name}: want {series} in\n{text}"
         );
         outputs.push(text);
     }
@@ -72,16 +80,24 @@ fn no_dsn_form_ever_shows_the_password() {
         format!("postgresql://monitor:{ENCODED}x@127.0.0.1:{port}/postgres?sslmode=disable");
     let dead = format!("host=127.0.0.1 port=1 user=monitor password={PASSWORD} sslmode=disable");
 
-    check("uri", &[("DATA_SOURCE_NAME", &uri)], &[], true);
-    check("query", &[("DATA_SOURCE_NAME", &query)], &[], true);
-    check("key=value", &[("DATA_SOURCE_NAME", &kv)], &[], true);
+    check("uri", &[("DATA_SOURCE_NAME", &uri)], &[], true, "");
+    check("query", &[("DATA_SOURCE_NAME", &query)], &[], true, "");
+    check("key=value", &[("DATA_SOURCE_NAME", &kv)], &[], true, "");
+    // The cluster checks passwords (scram for every role but postgres over TCP).
     check(
         "wrong password",
         &[("DATA_SOURCE_NAME", &wrong)],
         &[],
         false,
+        "authentication failed",
     );
-    check("dead server", &[("DATA_SOURCE_NAME", &dead)], &[], false);
+    check(
+        "dead server",
+        &[("DATA_SOURCE_NAME", &dead)],
+        &[],
+        false,
+        "connection refused",
+    );
     let uri_only = format!("127.0.0.1:{port}/postgres?sslmode=disable");
     check(
         "DATA_SOURCE_URI/USER/PASS",
@@ -92,6 +108,7 @@ fn no_dsn_form_ever_shows_the_password() {
         ],
         &[],
         true,
+        "",
     );
     let dir = tempfile::tempdir().unwrap();
     let (u, p, h) = (
@@ -111,6 +128,7 @@ fn no_dsn_form_ever_shows_the_password() {
         ],
         &[],
         true,
+        "",
     );
 
     // Auth modules and targets with passwords through /probe.
@@ -139,6 +157,12 @@ fn no_dsn_form_ever_shows_the_password() {
         "/probe?target=postgresql%3A%2F%2Fmonitor%3A{ENCODED}x%40127.0.0.1%3A{port}%2Fpostgres%3Fsslmode%3Ddisable"
     ));
     assert!(body.contains("pg_up 0\n"), "{body}");
+    assert!(
+        body.contains(
+            "postgres_exporter_last_scrape_error_reason{reason=\"authentication failed\"} 1\n"
+        ),
+        "{body}"
+    );
     assert_clean("probe with a wrong password in the target", &body);
     let (_, body) = exporter.get(&format!(
         "/probe?target=postgresql%3A%2F%2Fmonitor%3A{ENCODED}%40127.0.0.1%3Anotaport%2Fpostgres"

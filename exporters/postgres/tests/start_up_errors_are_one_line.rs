@@ -58,6 +58,36 @@ fn help_begins_with_the_programs_own_about() {
 }
 
 #[test]
+fn a_closed_port_reads_as_connection_refused_on_every_scrape() {
+    // Nothing listens at port 1. The first scrape's attempt is refused; the next comes within
+    // the reconnect backoff (100 ms at first) or makes an attempt of its own, and either way
+    // says the same: scrapes answered during the backoff repeat the failed attempt's reason.
+    let exporter = Exporter::start(
+        &[(
+            "DATA_SOURCE_NAME",
+            "postgresql://u@127.0.0.1:1/db?sslmode=disable",
+        )],
+        &[],
+    );
+    let series = "postgres_exporter_last_scrape_error_reason{reason=\"connection refused\"}";
+    for i in 0..2 {
+        let (code, body) = get_with(&exporter.url("/metrics"), &[]);
+        assert_eq!(code, 200, "scrape {i}: {body}");
+        assert_eq!(mcp_testkit::sample(&body, "pg_up"), Some(0.0), "{body}");
+        assert_eq!(
+            mcp_testkit::sample(&body, "pg_exporter_last_scrape_error"),
+            Some(1.0),
+            "{body}"
+        );
+        assert_eq!(
+            mcp_testkit::sample(&body, series),
+            Some(1.0),
+            "scrape {i}: want {series} 1 in\n{body}"
+        );
+    }
+}
+
+#[test]
 fn hostile_scrape_timeout_headers_are_answered_without_a_panic() {
     // PostgreSQL is not there (port 1): every scrape answers at once with pg_up 0.
     let dir = tempfile::tempdir().unwrap();
