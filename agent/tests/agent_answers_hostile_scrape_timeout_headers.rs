@@ -1,8 +1,9 @@
 //! Issue 17 item 2, through the real agent binary: a client's `X-Prometheus-Scrape-Timeout-Seconds`
 //! cannot panic a handler. The agent serves host, Redis and PostgreSQL (real redis-server and
 //! PostgreSQL), and every port's `/metrics` and `/agent/metrics` answers 200 with its metrics to
-//! huge, negative, non-finite, overflowing and garbage values, sent by a real HTTP client; the
-//! agent's stderr never says "panicked".
+//! huge, negative, zero, non-finite, overflowing, empty and garbage values
+//! (`mcp_testkit::startup::HOSTILE_SCRAPE_TIMEOUTS`, the exporters' list), sent by a real HTTP
+//! client; the agent's stderr never says "panicked".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -10,20 +11,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use mcp_testkit::startup::HOSTILE_SCRAPE_TIMEOUTS;
 use mcp_testkit::{PgCluster, RedisServer, free_port};
 use support::spawn_agent;
-
-const HOSTILE: [&str; 9] = [
-    "1e20",
-    "-1",
-    "nan",
-    "NaN",
-    "inf",
-    "-inf",
-    "1e400",
-    "garbage",
-    "18446744073709551616",
-];
 
 #[test]
 fn every_endpoint_answers_normally_to_hostile_scrape_timeout_headers() {
@@ -61,7 +51,7 @@ fn every_endpoint_answers_normally_to_hostile_scrape_timeout_headers() {
         .unwrap();
     let mut answered = 0;
     for (name, port, expect) in ports {
-        for value in HOSTILE {
+        for value in HOSTILE_SCRAPE_TIMEOUTS {
             for (path, want) in [
                 ("/metrics", expect),
                 ("/agent/metrics", "mcp_agent_build_info"),
@@ -69,7 +59,7 @@ fn every_endpoint_answers_normally_to_hostile_scrape_timeout_headers() {
                 let url = format!("http://127.0.0.1:{port}{path}");
                 let res = client
                     .get(&url)
-                    .header("X-Prometheus-Scrape-Timeout-Seconds", value)
+                    .header("X-Prometheus-Scrape-Timeout-Seconds", *value)
                     .send()
                     .unwrap_or_else(|e| {
                         panic!(
@@ -88,7 +78,7 @@ fn every_endpoint_answers_normally_to_hostile_scrape_timeout_headers() {
             }
         }
     }
-    assert_eq!(answered, 3 * HOSTILE.len() * 2);
+    assert_eq!(answered, 3 * HOSTILE_SCRAPE_TIMEOUTS.len() * 2);
     let stderr = agent.stderr();
     assert!(!stderr.contains("panicked"), "{stderr}");
     // Still serving after all of it.

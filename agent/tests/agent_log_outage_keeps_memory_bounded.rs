@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use mcp_testkit::docker_logs::{Arrivals, DockerRoot, RateWriter, lines_in_stream};
 use mcp_testkit::loki::{FakeLoki, Mode};
-use mcp_testkit::{free_port, http_get, sample, wait_until};
+use mcp_testkit::{free_port, http_get, proc_status_kib, sample, sample_sum, wait_until};
 
 const CONTAINERS: usize = 20;
 const LINES_PER_SEC: u64 = 10_000;
@@ -38,25 +38,6 @@ const MIN_LINE: u64 = 150;
 /// during the outage instead (30 s at 10,000 lines/s is about 90 MiB of records) fails it many
 /// times over; an allocator keeping a little more does not.
 const RSS_GROWTH_KB: u64 = 2 * MEMORY_LIMIT / 1024;
-
-fn vm_kb(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
-/// Sum of every series of a family in a text exposition.
-fn family_sum(text: &str, family: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(family)
-                .is_some_and(|r| r.starts_with(' ') || r.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
 
 fn outage_keeps_memory_bounded_and_loses_nothing(outage: Mode) {
     let loki = FakeLoki::start();
@@ -96,7 +77,7 @@ fn outage_keeps_memory_bounded_and_loses_nothing(outage: Mode) {
         "not every container tailed: {}",
         metrics()
     );
-    let startup_hwm = vm_kb(pid, "VmHWM:");
+    let startup_hwm = proc_status_kib(pid, "VmHWM");
 
     // Up: lines flow.
     let writer = RateWriter::start(logs, LINES_PER_SEC);
@@ -117,13 +98,13 @@ fn outage_keeps_memory_bounded_and_loses_nothing(outage: Mode) {
     let mut peak_rss = 0;
     let outage_end = std::time::Instant::now() + OUTAGE;
     while std::time::Instant::now() < outage_end {
-        peak_rss = peak_rss.max(vm_kb(pid, "VmRSS:"));
+        peak_rss = peak_rss.max(proc_status_kib(pid, "VmRSS"));
         arrived.add(loki.take_entries());
         std::thread::sleep(Duration::from_millis(250));
     }
     let written_in_outage = writer.total() - written_before;
     let requests_in_outage = loki.requests() - requests_before;
-    let hwm = vm_kb(pid, "VmHWM:");
+    let hwm = proc_status_kib(pid, "VmHWM");
     // Back: the writer stops, the backlog drains.
     loki.set_mode(Mode::Accept);
     let written = writer.stop().unwrap();
@@ -180,7 +161,7 @@ fn outage_keeps_memory_bounded_and_loses_nothing(outage: Mode) {
         arrived.duplicates
     );
     assert_eq!(
-        family_sum(&text, "mcp_agent_log_lines_dropped_total"),
+        sample_sum(&text, "mcp_agent_log_lines_dropped_total", &[]),
         0.0,
         "{text}"
     );

@@ -10,6 +10,7 @@ mod support;
 
 use std::process::Command;
 
+use mcp_testkit::sample_sum;
 use support::{Stack, binary, metric};
 
 fn stack_with_faults() -> Stack {
@@ -189,20 +190,6 @@ fn cdb_load_drives_the_mix_reports_it_and_injects_faults() {
     );
 }
 
-/// Sum over every series of `name` whose labels include all of `labels`.
-fn sum_of(body: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with('{')))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[test]
 fn cdb_load_slow_fault_delays_every_order_and_progress_is_plain_off_a_terminal() {
     let stack = stack_with_faults();
@@ -241,8 +228,8 @@ fn cdb_load_slow_fault_delays_every_order_and_progress_is_plain_off_a_terminal()
     let requests = s["requests"].as_f64().unwrap();
     assert!(requests > 0.0, "{s}");
     let after = exec.metrics();
-    let count = |m: &str| sum_of(m, "http_server_request_duration_seconds_count", &orders);
-    let under = |m: &str| sum_of(m, "http_server_request_duration_seconds_bucket", &fast);
+    let count = |m: &str| sample_sum(m, "http_server_request_duration_seconds_count", &orders);
+    let under = |m: &str| sample_sum(m, "http_server_request_duration_seconds_bucket", &fast);
     // Every order the driver sent was answered and timed by the service...
     assert_eq!(count(&after) - count(&before), requests, "{s}");
     // ...and none of them in less than the injected delay.

@@ -890,7 +890,21 @@ pub struct DeadlineScraper {
     pub slowest: Duration,
 }
 
+impl Default for DeadlineScraper {
+    /// [`Self::DEFAULT_DEADLINE_SECS`] and [`Self::DEFAULT_MARGIN`].
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_DEADLINE_SECS, Self::DEFAULT_MARGIN)
+    }
+}
+
 impl DeadlineScraper {
+    /// The deadline the hostile-backend drills ask for: short, so a backend that only a deadline
+    /// can stop costs each scrape little.
+    pub const DEFAULT_DEADLINE_SECS: u64 = 2;
+    /// How much longer than the deadline the client waits before it calls a scrape hung:
+    /// generous, so a slow machine is not mistaken for a hang.
+    pub const DEFAULT_MARGIN: Duration = Duration::from_secs(5);
+
     /// A scraper asking for `deadline_secs` and waiting `margin` longer.
     pub fn new(deadline_secs: u64, margin: Duration) -> Self {
         let client = reqwest::blocking::Client::builder()
@@ -940,12 +954,59 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
             l.strip_prefix(series)
                 .and_then(|rest| rest.strip_prefix(' '))
         })
-        .and_then(|v| match v.split_whitespace().next()? {
-            "NaN" => Some(f64::NAN),
-            "+Inf" => Some(f64::INFINITY),
-            "-Inf" => Some(f64::NEG_INFINITY),
-            v => v.parse().ok(),
+        .and_then(sample_value)
+}
+
+/// The value of a sample line's rest after its series (a timestamp may follow it).
+fn sample_value(rest: &str) -> Option<f64> {
+    match rest.split_whitespace().next()? {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        v => v.parse().ok(),
+    }
+}
+
+/// The sum over every sample of family `name` (the bare `name` and every `name{...}`, not
+/// `name_suffix`) whose labels include each `(label, value)` of `labels`; 0 when none matches.
+/// With no `labels`, the whole family: e.g. "every `..._dropped_total` counter is 0".
+pub fn sample_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            if let Some(rest) = rest.strip_prefix(' ') {
+                return labels.is_empty().then_some(("", rest));
+            }
+            // Label values may hold `}` only escaped inside quotes; the set ends at the last `} `.
+            let (set, value) = rest.strip_prefix('{')?.rsplit_once("} ")?;
+            Some((set, value))
         })
+        .filter(|(set, _)| labels.iter().all(|(k, v)| has_label(set, k, v)))
+        .filter_map(|(_, value)| sample_value(value))
+        .sum()
+}
+
+/// Whether the label set `a="x",b="y"` (without braces) holds `key="value"`, as a whole label:
+/// `le="1"` is not found in `handle="1"`.
+fn has_label(set: &str, key: &str, value: &str) -> bool {
+    let pair = format!("{key}=\"{value}\"");
+    set.match_indices(&pair).any(|(at, _)| {
+        let before = set[..at].chars().next_back();
+        let after = set[at + pair.len()..].chars().next();
+        matches!(before, None | Some(',')) && matches!(after, None | Some(','))
+    })
+}
+
+/// A `kB` field of `/proc/PID/status`, e.g. `VmRSS` (resident now) or `VmHWM` (the peak), in
+/// KiB; panics, naming the field, when the process or the field is not there.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field}: in {path}:\n{text}"))
 }
 
 /// Open file descriptors of a process (entries of `/proc/PID/fd`).
@@ -953,4 +1014,32 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# HELP x_total X.\n# TYPE x_total counter\nx_total 1\n\
+        x_total{route=\"/a\",le=\"0.25\"} 2\nx_total{handle=\"0.25\",route=\"/a\"} 4\n\
+        x_total{route=\"/b\"} 8 1700000000000\nx_total_created 16\n";
+
+    #[test]
+    fn sample_sum_adds_the_family_or_the_series_with_the_labels() {
+        assert_eq!(sample_sum(TEXT, "x_total", &[]), 15.0);
+        assert_eq!(sample_sum(TEXT, "x_total", &[("route", "/a")]), 6.0);
+        // `le="0.25"` is a whole label, not the tail of `handle="0.25"`.
+        assert_eq!(sample_sum(TEXT, "x_total", &[("le", "0.25")]), 2.0);
+        assert_eq!(sample_sum(TEXT, "x_total", &[("route", "/c")]), 0.0);
+        assert_eq!(sample_sum(TEXT, "x", &[]), 0.0);
+    }
+
+    #[test]
+    fn proc_status_kib_reads_this_process() {
+        let pid = std::process::id();
+        let rss = proc_status_kib(pid, "VmRSS");
+        assert!(rss > 0);
+        // The peak, read later, is at least what was resident before.
+        assert!(proc_status_kib(pid, "VmHWM") >= rss);
+    }
 }

@@ -157,7 +157,8 @@ impl FakePostgres {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// Bytes a hostile behaviour managed to send so far (over all connections).
+    /// Bytes a hostile behaviour's stream or the replies to `Execute` (the data rows, of any
+    /// behaviour) managed to send so far, over all connections.
     pub fn streamed(&self) -> usize {
         self.streamed.load(Ordering::Relaxed)
     }
@@ -277,6 +278,26 @@ fn stream_zeros(stream: &mut TcpStream, streamed: &AtomicUsize, stop: &AtomicBoo
             Err(_) => return,
         }
     }
+}
+
+/// `write_all`, adding each part written to `streamed` as it goes.
+fn write_counted(
+    stream: &mut TcpStream,
+    mut buf: &[u8],
+    streamed: &AtomicUsize,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match stream.write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                streamed.fetch_add(n, Ordering::Relaxed);
+                buf = &buf[n..];
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn serve(
@@ -442,7 +463,12 @@ fn serve(
             b'X' => return Ok(()),
             _ => error_response("unsupported message"),
         };
-        if !out.is_empty() {
+        if kind == b'E' {
+            // The rows of a replay count too, so a test of too many (tiny) rows can say how much
+            // the server got to send, as for the hostile streams; a client that hangs up
+            // halfway has still been sent what went out before.
+            write_counted(&mut stream, &out, streamed)?;
+        } else if !out.is_empty() {
             stream.write_all(&out)?;
         }
     }

@@ -66,9 +66,20 @@ pub fn assert_help_begins_with_the_about(mut cmd: Command, about: &str) {
 }
 
 /// Scrape-timeout header values a client may send that used to panic (`1e20` and up: issue 17,
-/// item 2) or that are not a positive number at all.
+/// item 2), that overflow an integer parse (`u64::MAX + 1`), or that are not a positive number at
+/// all. The exporters' start-up tests and the agent's hostile-header test all send this list.
 pub const HOSTILE_SCRAPE_TIMEOUTS: &[&str] = &[
-    "1e20", "1e400", "-1", "nan", "NaN", "inf", "-inf", "0", "garbage", "",
+    "1e20",
+    "1e400",
+    "-1",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "0",
+    "garbage",
+    "",
+    "18446744073709551616",
 ];
 
 /// Starts `cmd` (an exporter binary with its backend configured, which need not be reachable)
@@ -89,9 +100,11 @@ pub fn assert_hostile_scrape_timeouts_are_answered(mut cmd: Command, paths: &[(&
         .spawn()
         .expect("start the exporter");
     let base = format!("http://127.0.0.1:{port}");
-    let up = crate::wait_until(std::time::Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let up = crate::wait_for_tcp(
+        &format!("127.0.0.1:{port}"),
+        std::time::Duration::from_secs(20),
+    )
+    .is_ok();
     let client = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()

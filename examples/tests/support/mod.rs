@@ -61,14 +61,7 @@ impl Proc {
 
     /// Peak resident memory (VmHWM) in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
+        mcp_testkit::proc_status_kib(self.child.id(), "VmHWM") * 1024
     }
 }
 

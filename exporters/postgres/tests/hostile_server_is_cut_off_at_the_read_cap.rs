@@ -3,119 +3,46 @@
 //! grow the exporter's memory: past the per-scrape read cap (or the row cap) the connection is
 //! dropped, `pg_up` is 0, `postgres_exporter_last_scrape_error_reason` names the cap, every
 //! scrape answers within its deadline, and the memory is returned. The server is
-//! `mcp_testkit::pgwire::FakePostgres`, speaking just enough of the protocol, behind a relay in
-//! this file that counts what it sends.
+//! `mcp_testkit::pgwire::FakePostgres`, speaking just enough of the protocol and counting what
+//! it sends.
 //!
-//! The deadline: each scrape asks for [`SCRAPE_TIMEOUT_SECS`] s and the HTTP client gives up
-//! [`MARGIN`] later, so a scrape that outlives its deadline fails the test as a client timeout
-//! (no timing assertion: the margin is generous).
+//! The deadline: each scrape asks for [`DeadlineScraper::DEFAULT_DEADLINE_SECS`] s and the HTTP
+//! client gives up [`DeadlineScraper::DEFAULT_MARGIN`] later, so a scrape that outlives its
+//! deadline fails the test as a client timeout (no timing assertion: the margin is generous).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::Exporter;
 use mcp_postgres_exporter::queries;
 use mcp_postgres_exporter::session::MAX_ROWS;
-use mcp_testkit::DeadlineScraper;
 use mcp_testkit::pgwire::{Behaviour, FakePostgres, Statement, parse_fixture};
+use mcp_testkit::{DeadlineScraper, proc_status_kib};
 
-/// What each scrape asks for (`X-Prometheus-Scrape-Timeout-Seconds`).
-const SCRAPE_TIMEOUT_SECS: u64 = 2;
-/// How much longer the HTTP client waits before it calls the scrape hung.
-const MARGIN: Duration = Duration::from_secs(5);
 const SCRAPES: usize = 6;
-
-/// A TCP relay in front of the fake server that counts the bytes the server sends.
-struct Relay {
-    port: u16,
-    sent: Arc<AtomicU64>,
-}
-
-impl Relay {
-    fn start(upstream: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sent = Arc::new(AtomicU64::new(0));
-        let counter = sent.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    continue;
-                };
-                let counter = counter.clone();
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pump(c2, s2, None));
-                std::thread::spawn(move || pump(server, client, Some(&counter)));
-            }
-        });
-        Relay { port, sent }
-    }
-
-    fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
-    }
-}
-
-/// Copies `from` to `to` until either side ends, then closes both, so the fake server's writes
-/// fail as soon as the exporter drops its connection.
-fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<&AtomicU64>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-                if let Some(c) = count {
-                    c.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
-}
-
-/// `VmRSS` (resident now) or `VmHWM` (the peak) of a process, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 fn drill(case: &str, behaviour: Behaviour, reason: &str) {
     let server = FakePostgres::start(behaviour).unwrap();
-    let relay = Relay::start(server.port());
-    let dsn = format!(
-        "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-        relay.port
-    );
-    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &dsn)], &[]);
+    let exporter = Exporter::start(&[("DATA_SOURCE_NAME", &server.dsn())], &[]);
     let pid = exporter.child.id();
-    let before = status_kib(pid, "VmRSS:");
+    let before = proc_status_kib(pid, "VmRSS");
     let slowest = scrape(&exporter, case, reason, SCRAPES);
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = proc_status_kib(pid, "VmHWM");
     let connections = server.connections();
+    let streamed = server.streamed();
     drop(server);
-    let after = status_kib(pid, "VmRSS:");
+    let after = proc_status_kib(pid, "VmRSS");
     // Figures for the issue's closing note (not asserted: no timing assertions).
     eprintln!(
         "postgres hostile drill: {case}: RSS before {before} KiB, peak (VmHWM) {peak} KiB, \
-         after {after} KiB ({SCRAPES} scrapes); slowest scrape {slowest:?} (deadline \
-         {SCRAPE_TIMEOUT_SECS} s); server sent {} MiB over {} connections; reason {reason:?}",
-        relay.sent() >> 20,
-        connections
+         after {after} KiB ({SCRAPES} scrapes); slowest scrape {slowest:?} (deadline {} s); \
+         server sent {} MiB over {connections} connections; reason {reason:?}",
+        DeadlineScraper::DEFAULT_DEADLINE_SECS,
+        streamed >> 20,
     );
     // A healthy exporter runs in ~10 MiB; 6 × 2 GiB announced would be far above this.
     assert!(
@@ -131,13 +58,13 @@ fn drill(case: &str, behaviour: Behaviour, reason: &str) {
     };
     assert!(logs.contains(cap), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
-    assert!(relay.sent() > 0, "the hostile server never got to send");
+    assert!(streamed > 0, "the hostile server never got to send");
 }
 
 /// `n` scrapes, each with the short deadline, each answered with `pg_up 0` and `reason`; the
 /// slowest one's time.
 fn scrape(exporter: &Exporter, case: &str, reason: &str, n: usize) -> Duration {
-    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
+    let mut scraper = DeadlineScraper::default();
     for i in 0..n {
         let (code, body) = scraper.get(&exporter.url("/metrics"), &format!("{case}: scrape {i}"));
         assert_eq!(code, 200, "{body}");
@@ -173,9 +100,10 @@ fn a_server_that_accepts_and_never_answers_ends_at_the_deadline() {
     let case = "a server that accepts and never answers";
     let slowest = scrape(&exporter, case, "timeout", 3);
     eprintln!(
-        "postgres hostile drill: {case}: slowest scrape {slowest:?} (deadline \
-         {SCRAPE_TIMEOUT_SECS} s); server sent 0 bytes; reason \"timeout\"; RSS {} KiB",
-        status_kib(exporter.child.id(), "VmRSS:")
+        "postgres hostile drill: {case}: slowest scrape {slowest:?} (deadline {} s); server \
+         sent 0 bytes; reason \"timeout\"; RSS {} KiB",
+        DeadlineScraper::DEFAULT_DEADLINE_SECS,
+        proc_status_kib(exporter.child.id(), "VmRSS")
     );
     assert!(!exporter.logs().contains("panicked"));
 }

@@ -3,9 +3,9 @@
 //! connection is dropped and the memory returns, and the scrape ends within its deadline), and
 //! one Redis outage reads as one stable `err` category, logged once per state change.
 //!
-//! The deadline: each hostile scrape asks for [`SCRAPE_TIMEOUT_SECS`] s and the HTTP client
-//! gives up [`MARGIN`] later, so a scrape that outlives its deadline fails the test as a client
-//! timeout (no timing assertion: the margin is generous). `--connection-timeout` is set far
+//! The deadline: each hostile scrape asks for [`DeadlineScraper::DEFAULT_DEADLINE_SECS`] s and
+//! the HTTP client gives up [`DeadlineScraper::DEFAULT_MARGIN`] later, so a scrape that outlives
+//! its deadline fails the test as a client timeout (no timing assertion: the margin is generous). `--connection-timeout` is set far
 //! above it, so it is the scrape's deadline that must stop a slow read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,12 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{Exporter, value};
-
-/// What each hostile scrape asks for (`X-Prometheus-Scrape-Timeout-Seconds`).
-const SCRAPE_TIMEOUT_SECS: u64 = 2;
-/// How much longer the HTTP client waits before it calls the scrape hung.
-const MARGIN: Duration = Duration::from_secs(5);
-use mcp_testkit::{DeadlineScraper, RedisServer, wait_until};
+use mcp_testkit::{DeadlineScraper, RedisServer, proc_status_kib, wait_until};
 
 /// A TCP server that answers every request with `prefix` and then streams `x` bytes without a
 /// line end, until the client goes away (or 4 GiB, so a broken exporter cannot hang the test).
@@ -83,16 +78,6 @@ impl Drop for Endless {
     }
 }
 
-/// `VmRSS` (resident now) or `VmHWM` (the peak) of a process, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 fn err_label(text: &str) -> String {
     let line = text
         .lines()
@@ -114,8 +99,8 @@ fn drill(case: &str, prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
     }
     let ours = Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let pid = ours.child.id();
-    let before = status_kib(pid, "VmRSS:");
-    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
+    let before = proc_status_kib(pid, "VmRSS");
+    let mut scraper = DeadlineScraper::default();
     for i in 0..scrapes {
         let (status, text) = scraper.get(&ours.url("/metrics"), &format!("{case}: scrape {i}"));
         assert_eq!(status, 200);
@@ -123,16 +108,17 @@ fn drill(case: &str, prefix: &'static [u8], scrapes: usize, cap: Option<&str>) {
         assert_eq!(err_label(&text), "reply too large", "{text}");
     }
     drop(backend);
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = proc_status_kib(pid, "VmHWM");
     // The dropped connections' buffers are freed: RSS returns to near where it started.
-    let after = status_kib(pid, "VmRSS:");
+    let after = proc_status_kib(pid, "VmRSS");
     eprintln!(
         "redis hostile drill: {case} (answers {:?} then x without end, cap {}): RSS before \
          {before} KiB, peak (VmHWM) {peak} KiB, after {after} KiB ({scrapes} scrapes); slowest \
-         scrape {:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"reply too large\"",
+         scrape {:?} (deadline {} s); err \"reply too large\"",
         std::str::from_utf8(prefix).unwrap(),
         cap.unwrap_or("default 64 MiB"),
         scraper.slowest,
+        DeadlineScraper::DEFAULT_DEADLINE_SECS,
     );
     assert!(
         after < before + 32 * 1024,
@@ -164,7 +150,7 @@ fn a_slow_drip_ends_at_the_scrape_deadline() {
         &format!("--redis.addr=redis://127.0.0.1:{}", backend.port),
         "--connection-timeout=20s",
     ]);
-    let mut scraper = DeadlineScraper::new(SCRAPE_TIMEOUT_SECS, MARGIN);
+    let mut scraper = DeadlineScraper::default();
     for i in 0..3 {
         let (_, text) = scraper.get(&ours.url("/metrics"), &format!("slow drip: scrape {i}"));
         assert_eq!(value(&text, "redis_up"), Some(0.0), "{text}");
@@ -172,9 +158,10 @@ fn a_slow_drip_ends_at_the_scrape_deadline() {
     }
     eprintln!(
         "redis hostile drill: slow drip (answers \"+\" then one byte every 100 ms): slowest \
-         scrape {:?} (deadline {SCRAPE_TIMEOUT_SECS} s); err \"timeout\"; RSS {} KiB",
+         scrape {:?} (deadline {} s); err \"timeout\"; RSS {} KiB",
         scraper.slowest,
-        status_kib(ours.child.id(), "VmRSS:")
+        DeadlineScraper::DEFAULT_DEADLINE_SECS,
+        proc_status_kib(ours.child.id(), "VmRSS")
     );
     assert!(!ours.logs().contains("panicked"));
 }
