@@ -186,13 +186,6 @@ impl FetchError {
     }
 }
 
-// The rows take the message as a string: `?` in a closure returning `Result<_, String>`.
-impl From<FetchError> for String {
-    fn from(e: FetchError) -> String {
-        e.to_string()
-    }
-}
-
 impl Endpoint {
     /// Builds an endpoint; the client has `timeout` on every call (connect included).
     pub fn new(

@@ -52,8 +52,10 @@ pub struct LogsConfig {
     pub batch_wait_ms: u64,
     /// Bound on the bytes of log lines the collector holds. It holds one batch at a time (read,
     /// encoded, retried until Loki acknowledges it; nothing more is read meanwhile: the files
-    /// are the buffer), and a batch is cut at a third of this bound when that is below
-    /// `batch_max_bytes`, leaving room for its encoded push body. Default 8 MiB.
+    /// are the buffer): the batch's line text, cut at a third of this bound when that is below
+    /// `batch_max_bytes` (filled over several polls, it stays within that plus one line), one
+    /// encoded push body of it (every retry sends that same body), and one read buffer, the
+    /// batch's room or twice `max_line_bytes` plus 4 KiB, whichever is larger. Default 8 MiB.
     #[serde(default = "default_memory_limit_bytes")]
     pub memory_limit_bytes: usize,
     /// Longest line shipped; a longer one is cut there and counted. Default 256 KiB (Loki's
@@ -212,11 +214,10 @@ pub struct LogsConfigError {
 
 impl LogsConfig {
     /// The bytes of line text one batch may hold: `batch_max_bytes`, cut to a third of
-    /// `memory_limit_bytes` (the batch, its encoded body and a read chunk fit the bound).
+    /// `memory_limit_bytes` (the batch and its encoded body fit the bound). Never 0 in a
+    /// valid config: `batch_max_bytes > 0` and `memory_limit_bytes >= 3072` are checked.
     pub fn batch_bytes(&self) -> usize {
-        self.batch_max_bytes
-            .min(self.memory_limit_bytes / 3)
-            .max(1024)
+        self.batch_max_bytes.min(self.memory_limit_bytes / 3)
     }
 
     /// Every problem found, one per key (empty: valid).
@@ -365,5 +366,20 @@ mod tests {
         let c = config("memory_limit_bytes: 100\n");
         let problems: Vec<String> = c.problems().iter().map(ToString::to_string).collect();
         assert_eq!(problems, ["logs.memory_limit_bytes: must be at least 3072"]);
+    }
+
+    #[test]
+    fn a_small_batch_max_bytes_is_kept_as_given() {
+        // Below 1 KiB too: nothing raises what the operator set.
+        let c = config("batch_max_bytes: 100\n");
+        assert!(c.problems().is_empty());
+        assert_eq!(c.batch_bytes(), 100);
+        // The smallest valid bound still leaves a batch room.
+        let c = config("memory_limit_bytes: 3072\n");
+        assert!(c.problems().is_empty());
+        assert_eq!(c.batch_bytes(), 1024);
+        let c = config("batch_max_bytes: 0\n");
+        let problems: Vec<String> = c.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(problems, ["logs.batch_max_bytes: must be > 0"]);
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mcp_exporter_core::MetricSet;
 use mcp_instrument::logs::push::{
-    LokiClient, PushEntry, PushError, PushStream, backoff, label_set,
+    Bytes, LokiClient, PushEntry, PushError, PushStream, backoff, label_set,
 };
 
 pub use config::LogsConfig;
@@ -294,6 +294,8 @@ pub struct Collector {
     targets: BTreeMap<String, Target>,
     stats: std::sync::Arc<LogStats>,
     events: ChainEvents,
+    /// The read buffer of every target (one read chunk, see [`Tailer::read`]).
+    read_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -330,6 +332,7 @@ impl Collector {
             targets: BTreeMap::new(),
             stats,
             events: ChainEvents::default(),
+            read_buf: Vec::new(),
             cfg,
         })
     }
@@ -450,33 +453,46 @@ impl Collector {
         }
     }
 
-    /// Reads up to one batch: (key, line) in target order.
-    fn read_batch(&mut self) -> Batch {
-        let mut out = Vec::new();
-        let mut left = self.cfg.batch_bytes();
+    /// Tops the held batch up to `batch_bytes` of line text: `held` is the text it already
+    /// holds, kept by the caller so that no poll sums the batch again, and grows by what is
+    /// read. A batch is thus at most `batch_bytes` plus one line, however many polls fill it.
+    fn fill(&mut self, batch: &mut Batch, held: &mut usize) {
+        let room = self.cfg.batch_bytes().saturating_sub(*held);
+        *held += self.read_batch(room, batch);
+    }
+
+    /// Reads up to `budget` bytes of lines into `out`, (key, line) in target order. Returns the
+    /// bytes of line text added.
+    fn read_batch(&mut self, budget: usize, out: &mut Batch) -> usize {
+        let mut left = budget;
+        let mut added = 0usize;
         let max_line = self.cfg.max_line_bytes;
+        let mut lines = Vec::new();
         for t in self.targets.values_mut() {
             if left == 0 {
                 break;
             }
             t.tailer.check(&mut self.events);
-            let mut lines = Vec::new();
-            let s = t.tailer.read(left, max_line, &mut lines);
+            lines.clear();
+            let s = t
+                .tailer
+                .read(left, max_line, &mut self.read_buf, &mut lines);
             self.stats.bytes_read.fetch_add(s.bytes, Relaxed);
             self.stats.lines_read.fetch_add(lines.len() as u64, Relaxed);
             self.stats.lines_truncated.fetch_add(s.truncated, Relaxed);
             self.stats.drop_lines("bad_record", s.bad_records);
             let used: usize = lines.iter().map(|l| l.text.len()).sum();
+            added += used;
             left = left.saturating_sub(used.max(s.bytes as usize));
-            out.extend(lines.into_iter().map(|l| (Arc::clone(&t.key), l)));
+            out.extend(lines.drain(..).map(|l| (Arc::clone(&t.key), l)));
         }
-        out
+        added
     }
 
     /// The push body of a batch and its bytes of line text. The lines' text moves into the
     /// body (the batch keeps what `ack` needs: targets, files and offsets). A target without a
     /// parser has one label set per stream, worked out once per batch, not once per line.
-    fn encode(&mut self, batch: &mut [(Arc<str>, Line)]) -> (Vec<u8>, u64) {
+    fn encode(&mut self, batch: &mut [(Arc<str>, Line)]) -> (Bytes, u64) {
         let mut streams: Vec<PushStream> = Vec::new();
         let mut by_labels: HashMap<String, usize> = HashMap::new();
         let mut plain: HashMap<(&str, &str), usize> = HashMap::new();
@@ -498,9 +514,9 @@ impl Collector {
                 continue;
             };
             if t.lifter.is_none()
-                && let Some(&i) = plain.get(&(&**key, line.stream.as_str()))
+                && let Some(&i) = plain.get(&(&**key, line.stream))
             {
-                prev = Some((key, line.stream.as_str(), i));
+                prev = Some((key, line.stream, i));
                 slot.push(Some(i));
                 continue;
             }
@@ -510,7 +526,7 @@ impl Collector {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             if !line.stream.is_empty() {
-                labels.push(("stream", line.stream.as_str()));
+                labels.push(("stream", line.stream));
             }
             let lifted = match &mut t.lifter {
                 Some(l) => {
@@ -541,8 +557,8 @@ impl Collector {
                 }
             };
             if t.lifter.is_none() {
-                plain.insert((&**key, line.stream.as_str()), i);
-                prev = Some((key, line.stream.as_str(), i));
+                plain.insert((&**key, line.stream), i);
+                prev = Some((key, line.stream, i));
             }
             slot.push(Some(i));
         }
@@ -557,7 +573,10 @@ impl Collector {
                 line: std::mem::take(&mut line.text),
             });
         }
-        (mcp_instrument::logs::push::encode_owned(streams), bytes)
+        (
+            Bytes::from(mcp_instrument::logs::push::encode_owned(streams)),
+            bytes,
+        )
     }
 
     fn ack(&mut self, batch: &[(Arc<str>, Line)]) {
@@ -596,7 +615,7 @@ impl Collector {
 
     fn publish_lag(&mut self) {
         let mut m = BTreeMap::new();
-        for t in self.targets.values() {
+        for t in self.targets.values_mut() {
             let bytes = t.tailer.lag_bytes();
             m.insert(
                 t.name.clone(),
@@ -623,6 +642,7 @@ impl Collector {
         batch: &mut [(Arc<str>, Line)],
         deadline: &tokio::sync::watch::Receiver<Option<Instant>>,
     ) -> bool {
+        // One body for every attempt: a retry passes a clone, a reference count, not a copy.
         let (body, bytes) = self.encode(batch);
         let mut attempt = 0u32;
         let mut failing = false;
@@ -699,6 +719,8 @@ impl Collector {
         tokio::pin!(watcher);
         let mut next_discover = Instant::now();
         let mut batch: Batch = Vec::new();
+        // Bytes of line text in `batch`.
+        let mut held = 0usize;
         let mut batch_started: Option<Instant> = None;
         let mut rx_loop = rx.clone();
         loop {
@@ -708,16 +730,14 @@ impl Collector {
                 next_discover = Instant::now() + self.cfg.discover_interval();
             }
             if !stopping {
-                let more = self.read_batch();
-                if !more.is_empty() && batch_started.is_none() {
+                self.fill(&mut batch, &mut held);
+                if !batch.is_empty() && batch_started.is_none() {
                     batch_started = Some(Instant::now());
                 }
-                batch.extend(more);
             }
             self.flush_events();
-            let bytes: usize = batch.iter().map(|(_, l)| l.text.len()).sum();
             let due = batch_started.is_some_and(|t| t.elapsed() >= self.cfg.batch_wait());
-            if !batch.is_empty() && (stopping || due || bytes * 2 >= self.cfg.batch_bytes()) {
+            if !batch.is_empty() && (stopping || due || held * 2 >= self.cfg.batch_bytes()) {
                 let settled = tokio::select! {
                     s = self.deliver(&mut batch, &rx) => s,
                     _ = &mut watcher => unreachable_pending(),
@@ -730,6 +750,7 @@ impl Collector {
                     }
                 }
                 batch.clear();
+                held = 0;
                 batch_started = None;
                 if !settled {
                     break;
@@ -773,4 +794,37 @@ fn close_run<'a>(last: &mut BTreeMap<(&'a str, u64), u64>, run: Option<(&'a Arc<
 /// The watcher never completes (it waits forever after sending the deadline).
 fn unreachable_pending() -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_top_the_held_batch_up_to_its_bound_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "x".repeat(99);
+        let text: String = (0..200).map(|_| format!("{line}\n")).collect();
+        std::fs::write(dir.path().join("a.log"), &text).unwrap();
+        let cfg: LogsConfig = mcp_exporter_core::yaml::from_str(&format!(
+            // Loki is never contacted: no push happens here.
+            "loki_url: http://127.0.0.1:9\npositions_file: {0}/positions.json\nhost: h\n\
+             files: [{{path: \"{0}/*.log\"}}]\nbatch_max_bytes: 2048\nmax_line_bytes: 1024\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        let mut c = Collector::new(cfg, Arc::new(LogStats::default())).unwrap();
+        c.discover();
+        let (mut batch, mut held) = (Batch::new(), 0usize);
+        c.fill(&mut batch, &mut held);
+        // The file holds ten batches: the first poll fills one...
+        assert!(held >= 2048, "{held}");
+        // ...and later polls, the batch not yet pushed, add at most what is left of its room.
+        for _ in 0..5 {
+            c.fill(&mut batch, &mut held);
+            assert!(held <= 2048 + 1024, "{held}");
+            assert_eq!(held, batch.iter().map(|(_, l)| l.text.len()).sum::<usize>());
+        }
+        assert_eq!(batch.len(), held / 99);
+    }
 }

@@ -78,6 +78,9 @@ struct OpenFile {
     fingerprint: Vec<u8>,
     read_offset: u64,
     acked_offset: u64,
+    /// Its length when last seen: by `fstat` (opening it, and [`Tailer::check`] for the newest
+    /// file) or by a read (at least what was read, exactly that at its end).
+    len: u64,
     /// Read to its end and a newer file follows it: nothing more will come.
     finished: bool,
 }
@@ -91,8 +94,9 @@ pub struct Line {
     pub end_offset: u64,
     /// Seconds, nanos since the epoch.
     pub ts: (i64, i32),
-    /// `stdout`/`stderr` for Docker; empty for plain files.
-    pub stream: String,
+    /// `stdout`/`stderr` for Docker; empty for plain files (and a Docker stream of another
+    /// name). Static, so that no line allocates its stream's name.
+    pub stream: &'static str,
     /// The text, without its line end, cut at the line limit.
     pub text: String,
 }
@@ -144,6 +148,10 @@ pub struct Tailer {
     pending_partial: usize,
     /// When the last line was read (for the lag in seconds).
     pub last_read: Option<SystemTime>,
+    /// The newest file's `len` was taken by [`Self::check`] this poll: the read and the lag
+    /// that follow use it instead of `fstat`ing the file again. Cleared by [`Self::lag_bytes`],
+    /// which ends a poll.
+    len_fresh: bool,
 }
 
 impl std::fmt::Debug for Tailer {
@@ -180,6 +188,7 @@ impl Tailer {
             path_gone: false,
             pending_partial: 0,
             last_read: None,
+            len_fresh: false,
         };
         let current = std::fs::metadata(path).ok();
         if let Some(pos) = saved {
@@ -227,6 +236,7 @@ impl Tailer {
             fingerprint: fp,
             read_offset: offset,
             acked_offset: offset,
+            len: meta.len(),
             finished: false,
         });
     }
@@ -246,6 +256,7 @@ impl Tailer {
         // read before the truncation cannot move the new offsets.
         if let Some(last) = self.chain.back_mut() {
             let len = last.file.metadata().map(|m| m.len()).unwrap_or(0);
+            last.len = len;
             let now = read_fingerprint(&last.file);
             let common = now.len().min(last.fingerprint.len());
             let rewritten = now[..common] != last.fingerprint[..common];
@@ -280,14 +291,26 @@ impl Tailer {
                 }
             }
         }
+        // The newest file was fstat'ed above, or has just been opened (push_file fstat'ed it).
+        self.len_fresh = !self.chain.is_empty();
     }
 
-    /// Bytes behind the acknowledged offsets (read or not), over the chain.
-    pub fn lag_bytes(&self) -> u64 {
+    /// Bytes behind the acknowledged offsets (read or not), over the chain. Right after
+    /// [`Self::check`] and [`Self::read`] (the same poll) the newest file's length is the one
+    /// they saw; otherwise (a lag published while a push is retried) every file is `fstat`ed.
+    /// Ends the poll: the next read sizes itself without the checked length.
+    pub fn lag_bytes(&mut self) -> u64 {
+        let fresh = std::mem::take(&mut self.len_fresh);
+        let last = self.chain.len().saturating_sub(1);
         self.chain
             .iter()
-            .map(|f| {
-                let len = f.file.metadata().map(|m| m.len()).unwrap_or(f.read_offset);
+            .enumerate()
+            .map(|(i, f)| {
+                let len = if fresh && i == last {
+                    f.len
+                } else {
+                    f.file.metadata().map(|m| m.len()).unwrap_or(f.read_offset)
+                };
                 len.saturating_sub(f.acked_offset)
             })
             .sum()
@@ -308,8 +331,16 @@ impl Tailer {
 
     /// Reads whole lines, at most about `budget` bytes, into `out`. `max_line` cuts longer
     /// lines. `final_flush` (target going away, or shutdown) also hands out a Docker line whose
-    /// last partial record never came.
-    pub fn read(&mut self, budget: usize, max_line: usize, out: &mut Vec<Line>) -> ReadStats {
+    /// last partial record never came. `buf` is the read buffer, one for every target of the
+    /// collector: grown as a read needs (never past the read chunk bound), never shrunk, so a
+    /// poll allocates and zeroes nothing.
+    pub fn read(
+        &mut self,
+        budget: usize,
+        max_line: usize,
+        buf: &mut Vec<u8>,
+        out: &mut Vec<Line>,
+    ) -> ReadStats {
         let mut stats = ReadStats::default();
         let mut left = budget;
         let chain_len = self.chain.len();
@@ -327,8 +358,12 @@ impl Tailer {
             let (consumed, at_end) = read_file(
                 f,
                 format,
-                left,
-                max_line,
+                ReadLimits {
+                    budget: left,
+                    max_line,
+                    len_known: is_last && self.len_fresh,
+                },
+                buf,
                 out,
                 &mut stats,
                 self.path_gone || !is_last,
@@ -385,40 +420,71 @@ impl Tailer {
     }
 }
 
-/// Reads from `f` at its read offset. Returns (bytes consumed, reached the end of the file).
-#[allow(clippy::too_many_arguments)]
+/// How much one [`read_file`] may read.
+struct ReadLimits {
+    /// Bytes of lines wanted (the batch's room).
+    budget: usize,
+    /// Longest line kept whole.
+    max_line: usize,
+    /// The file's `len` was fstat'ed this poll (by [`Tailer::check`]).
+    len_known: bool,
+}
+
+/// The least a read whose size comes from a checked length asks for: should the length be older
+/// than thought, lines still come (the buffer is reused, so asking for more costs nothing).
+const MIN_CHUNK: usize = 64 << 10;
+
+/// Reads from `f` at its read offset into `buf`. Returns (bytes consumed, reached the end of the
+/// file).
 fn read_file(
     f: &mut OpenFile,
     format: Format,
-    budget: usize,
-    max_line: usize,
+    limits: ReadLimits,
+    buf: &mut Vec<u8>,
     out: &mut Vec<Line>,
     stats: &mut ReadStats,
     final_flush: bool,
 ) -> (u64, bool) {
+    let ReadLimits {
+        budget,
+        max_line,
+        len_known,
+    } = limits;
     // Room for one whole cut line plus its JSON framing, whatever the budget.
     let full = budget.max(max_line.saturating_mul(2) + 4096).min(16 << 20);
-    // But no more than the file holds past the offset (plus one byte, so that reading all of it
-    // still reads less than the buffer): a target polled every 250 ms has kilobytes to read,
-    // and a zeroed buffer of the full size per target and poll cost more than the parsing.
-    let avail = f
-        .file
-        .metadata()
-        .map(|m| usize::try_from(m.len().saturating_sub(f.read_offset)).unwrap_or(usize::MAX))
-        .unwrap_or(usize::MAX);
-    let chunk = full.min(avail.saturating_add(1));
-    let mut buf = vec![0u8; chunk];
-    let n = match read_at(&f.file, &mut buf, f.read_offset) {
+    // But, when the length is known, no more than the file holds past the offset (plus one
+    // byte, so that reading all of it still reads less than the buffer): a target polled every
+    // 250 ms has kilobytes to read, and the shared buffer need not grow to the full chunk for
+    // them.
+    let chunk = if len_known {
+        let avail = usize::try_from(f.len.saturating_sub(f.read_offset)).unwrap_or(usize::MAX);
+        full.min(avail.saturating_add(1).max(MIN_CHUNK))
+    } else {
+        full
+    };
+    if buf.len() < chunk {
+        // Replaced, not resized: the old contents need no copy, and go before the new buffer
+        // is allocated.
+        *buf = Vec::new();
+        *buf = vec![0u8; chunk];
+    }
+    let n = match read_at(&f.file, &mut buf[..chunk], f.read_offset) {
         Ok(n) => n,
         Err(_) => return (0, true),
     };
-    buf.truncate(n);
+    let buf = &buf[..n];
     if n == 0 {
         return (0, true);
     }
     let start = f.read_offset;
+    // The file holds at least what was read; a read short of the chunk reached its end.
+    f.len = if n < chunk {
+        start + n as u64
+    } else {
+        f.len.max(start + n as u64)
+    };
     let id = f.id;
-    let mk = |end_offset: u64, ts: (i64, i32), stream: String, text: String| Line {
+    let mk = |end_offset: u64, ts: (i64, i32), stream: &'static str, text: String| Line {
         file_id: id,
         end_offset,
         ts,
@@ -428,8 +494,7 @@ fn read_file(
     let mut pos = 0usize; // consumed within buf
     let now = now_ts();
     // A Docker line being joined from partial records: (text, stream, ts, cut).
-    let mut joining: Option<(String, String, (i64, i32), bool)> = None;
-    let mut chain_start = 0usize;
+    let mut joining: Option<(String, &'static str, (i64, i32), bool)> = None;
     let mut scan = 0usize;
     let mut stopped_early = false;
     while let Some(nl) = buf[scan..].iter().position(|&b| b == b'\n') {
@@ -439,7 +504,7 @@ fn read_file(
             Format::Plain => {
                 let (text, cut) = cut_line(line, max_line);
                 stats.truncated += u64::from(cut);
-                out.push(mk(start + next as u64, now, String::new(), text));
+                out.push(mk(start + next as u64, now, "", text));
                 pos = next;
             }
             Format::DockerJson => match docker::parse_record(line) {
@@ -451,6 +516,7 @@ fn read_file(
                 }
                 Some(rec) => {
                     let ts = docker::parse_rfc3339(&rec.time).unwrap_or(now);
+                    let stream = stream_name(&rec.stream);
                     let ended = rec.log.ends_with('\n');
                     let piece = rec.log.strip_suffix('\n').unwrap_or(&rec.log);
                     let piece = piece.strip_suffix('\r').unwrap_or(piece);
@@ -459,32 +525,24 @@ fn read_file(
                         let len = piece.len();
                         let mut text = rec.log.into_owned();
                         text.truncate(len);
-                        out.push(mk(start + next as u64, ts, rec.stream.into_owned(), text));
+                        out.push(mk(start + next as u64, ts, stream, text));
                         pos = next;
-                        scan = next;
-                        if pos >= budget {
-                            stopped_early = true;
-                            break;
-                        }
-                        continue;
-                    }
-                    let j = joining.get_or_insert_with(|| {
-                        chain_start = scan;
-                        (String::new(), rec.stream.clone().into_owned(), ts, false)
-                    });
-                    if j.0.len() + piece.len() > max_line {
-                        let room = max_line.saturating_sub(j.0.len());
-                        j.0.push_str(floor_str(piece, room));
-                        j.3 = true;
                     } else {
-                        j.0.push_str(piece);
-                    }
-                    if ended {
-                        if let Some((text, stream, ts, cut)) = joining.take() {
-                            stats.truncated += u64::from(cut);
-                            out.push(mk(start + next as u64, ts, stream, text));
+                        let j = joining.get_or_insert_with(|| (String::new(), stream, ts, false));
+                        if j.0.len() + piece.len() > max_line {
+                            let room = max_line.saturating_sub(j.0.len());
+                            j.0.push_str(floor_str(piece, room));
+                            j.3 = true;
+                        } else {
+                            j.0.push_str(piece);
                         }
-                        pos = next;
+                        if ended {
+                            if let Some((text, stream, ts, cut)) = joining.take() {
+                                stats.truncated += u64::from(cut);
+                                out.push(mk(start + next as u64, ts, stream, text));
+                            }
+                            pos = next;
+                        }
                     }
                 }
             },
@@ -496,7 +554,6 @@ fn read_file(
             break;
         }
     }
-    let _ = chain_start;
     let rest = n - scan; // bytes after the last line end
     let at_end = n < chunk && rest == 0 && joining.is_none() && !stopped_early;
     if stopped_early {
@@ -505,7 +562,7 @@ fn read_file(
         // A line longer than the limit with no end yet: ship its first part, skip on.
         let (text, _) = cut_line(&buf[scan..], max_line);
         stats.truncated += 1;
-        out.push(mk(start + n as u64, now, String::new(), text));
+        out.push(mk(start + n as u64, now, "", text));
         pos = n;
     } else if final_flush && n < chunk {
         // The file will not grow: hand out an unterminated last line / partial chain as it is.
@@ -517,7 +574,7 @@ fn read_file(
         if format == Format::Plain && rest > 0 {
             let (text, cut) = cut_line(&buf[scan..], max_line);
             stats.truncated += u64::from(cut);
-            out.push(mk(start + n as u64, now, String::new(), text));
+            out.push(mk(start + n as u64, now, "", text));
             pos = n;
         }
     } else if joining.is_some() && pos == 0 && n == full {
@@ -531,6 +588,16 @@ fn read_file(
     f.read_offset = start + pos as u64;
     let at_end = at_end || (final_flush && n < chunk && f.read_offset == start + n as u64);
     (pos as u64, at_end)
+}
+
+/// A Docker record's stream as a static name: the two dockerd writes, and "" (no `stream`
+/// label) for anything else.
+fn stream_name(s: &str) -> &'static str {
+    match s {
+        "stdout" => "stdout",
+        "stderr" => "stderr",
+        _ => "",
+    }
 }
 
 fn cut_line(line: &[u8], max: usize) -> (String, bool) {
@@ -574,7 +641,7 @@ mod tests {
 
     fn read_all(t: &mut Tailer) -> Vec<Line> {
         let mut out = Vec::new();
-        t.read(1 << 20, 1024, &mut out);
+        t.read(1 << 20, 1024, &mut Vec::new(), &mut out);
         for l in &out {
             t.ack(l.file_id, l.end_offset);
         }
@@ -683,7 +750,7 @@ mod tests {
         let mut ev = ChainEvents::default();
         let mut t = Tailer::open(&p, Format::Plain, None, &mut ev);
         let mut out = Vec::new();
-        t.read(1 << 20, 1024, &mut out);
+        t.read(1 << 20, 1024, &mut Vec::new(), &mut out);
         t.ack(out[0].file_id, out[0].end_offset); // only "1" acknowledged
         let saved = t.position().unwrap();
         drop(t);
@@ -702,9 +769,76 @@ mod tests {
         let mut ev = ChainEvents::default();
         let mut t = Tailer::open(&p, Format::Plain, None, &mut ev);
         let mut out = Vec::new();
-        let stats = t.read(1 << 20, 1024, &mut out);
+        let stats = t.read(1 << 20, 1024, &mut Vec::new(), &mut out);
         assert_eq!(out[0].text.len(), 1024);
         assert_eq!(out[1].text, "short");
         assert_eq!(stats.truncated, 1);
+    }
+
+    fn append(p: &Path, text: &str) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    #[test]
+    fn a_poll_sizes_its_read_from_the_checked_length_and_reuses_one_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\ntwo\n").unwrap();
+        let mut ev = ChainEvents::default();
+        let mut t = Tailer::open(&p, Format::Plain, None, &mut ev);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        t.check(&mut ev);
+        t.read(1 << 20, 1024, &mut buf, &mut out);
+        assert_eq!(texts(&out), ["one", "two"]);
+        // A few bytes to read: the buffer is the floor, not the full chunk (over 1 MiB here).
+        assert_eq!(buf.len(), MIN_CHUNK);
+        // The lag of the same poll is the checked length less what Loki has (nothing yet).
+        assert_eq!(t.lag_bytes(), 8);
+        // Lines written after the poll: the lag, outside a poll, looks at the file again.
+        append(&p, "three\n");
+        assert_eq!(t.lag_bytes(), 14);
+        for l in &out {
+            t.ack(l.file_id, l.end_offset);
+        }
+        let at = buf.as_ptr();
+        out.clear();
+        t.check(&mut ev);
+        // Lines written between the check and the read are read too.
+        append(&p, "four\n");
+        t.read(1 << 20, 1024, &mut buf, &mut out);
+        assert_eq!(texts(&out), ["three", "four"]);
+        assert_eq!(
+            buf.as_ptr(),
+            at,
+            "the buffer is reused, not allocated again"
+        );
+        assert_eq!(t.lag_bytes(), 11);
+    }
+
+    #[test]
+    fn a_docker_stream_other_than_stdout_or_stderr_has_no_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"log":"a\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#,
+                "\n",
+                r#"{"log":"b\n","stream":"other","time":"2024-05-01T10:00:00Z"}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let mut ev = ChainEvents::default();
+        let mut t = Tailer::open(&p, Format::DockerJson, None, &mut ev);
+        let lines = read_all(&mut t);
+        assert_eq!(texts(&lines), ["a", "b"]);
+        assert_eq!((lines[0].stream, lines[1].stream), ("stdout", ""));
     }
 }

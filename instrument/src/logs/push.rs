@@ -25,6 +25,10 @@ use prost::Message as _;
 
 use super::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
 
+/// The body type of a push (the `bytes` crate's, which reqwest and prost use too): cloning it for
+/// a retry shares the buffer.
+pub use bytes::Bytes;
+
 /// One stream of a push: a label set in Loki's syntax (`{k="v", …}`) and its entries, oldest
 /// first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,7 +69,7 @@ pub fn encode(streams: &[PushStream]) -> Vec<u8> {
 /// assert_eq!(encode(&streams), encode_owned(streams));
 /// ```
 pub fn encode_owned(streams: Vec<PushStream>) -> Vec<u8> {
-    let req = PushRequest {
+    compress(PushRequest {
         streams: streams
             .into_iter()
             .map(|s| StreamAdapter {
@@ -84,13 +88,19 @@ pub fn encode_owned(streams: Vec<PushStream>) -> Vec<u8> {
                 hash: 0,
             })
             .collect(),
-    };
+    })
+}
+
+/// The push body of a request: its protobuf encoding, snappy block compressed. The one
+/// encoding of [`encode_owned`] and the service shipper.
+pub(crate) fn compress(req: PushRequest) -> Vec<u8> {
     let raw = req.encode_to_vec();
+    // The request's lines are not needed once encoded: freed before the body is allocated.
     drop(req);
     let mut body = vec![0; snap::raw::max_compress_len(raw.len())];
     match snap::raw::Encoder::new().compress(&raw, &mut body) {
         Ok(n) => body.truncate(n),
-        // Cannot happen with a buffer of max_compress_len.
+        // Cannot happen with a buffer of max_compress_len; an empty body would be a 400.
         Err(_) => body.clear(),
     }
     body
@@ -291,12 +301,19 @@ impl LokiClient {
     }
 
     /// Sends one encoded body (from [`encode`]) with the request timeout.
-    pub async fn push(&self, body: Vec<u8>) -> Result<(), PushError> {
+    pub async fn push(&self, body: impl Into<Bytes>) -> Result<(), PushError> {
         self.push_within(body, self.request_timeout).await
     }
 
-    /// Sends one encoded body, giving up after `timeout`.
-    pub async fn push_within(&self, body: Vec<u8>, timeout: Duration) -> Result<(), PushError> {
+    /// Sends one encoded body, giving up after `timeout`. A `Vec<u8>` becomes [`Bytes`]
+    /// without a copy; a caller that retries keeps one [`Bytes`] and passes clones of it, each a
+    /// reference count, not a copy of the body.
+    pub async fn push_within(
+        &self,
+        body: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<(), PushError> {
+        let body: Bytes = body.into();
         let mut req = self
             .client
             .post(&self.url)
@@ -414,5 +431,33 @@ mod tests {
             push_url("http://l:3100/").unwrap(),
             "http://l:3100/loki/api/v1/push"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_retry_sends_the_same_shared_body_and_a_vec_still_pushes() {
+        let loki = mcp_testkit::loki::FakeLoki::start();
+        let client = LokiClient::builder(loki.url())
+            .request_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let stream = |line: &str| PushStream {
+            labels: r#"{job="x"}"#.into(),
+            entries: vec![PushEntry {
+                secs: 5,
+                nanos: 7,
+                line: line.into(),
+            }],
+        };
+        // One body for every attempt: a refused one is sent again as it is.
+        loki.script(&[503]);
+        let body = Bytes::from(encode_owned(vec![stream("again")]));
+        let first = client.push(body.clone()).await;
+        assert!(matches!(first, Err(PushError::Retryable(_))), "{first:?}");
+        client.push(body.clone()).await.unwrap();
+        // A Vec<u8> is taken as it was before the body became Bytes.
+        client.push(encode(&[stream("vec")])).await.unwrap();
+        assert_eq!(loki.answers(), [503, 204, 204]);
+        let lines: Vec<String> = loki.entries().into_iter().map(|e| e.line).collect();
+        assert_eq!(lines, ["again", "vec"]);
     }
 }

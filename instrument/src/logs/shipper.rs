@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use tokio::sync::watch;
 
 use super::LokiConfig;
 use super::layer::IN_SHIPPER;
 use super::proto::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
-use super::push::error_chain;
+use super::push::{Bytes, compress, error_chain};
 use super::queue::{DropReason, Entry, Shared};
 
 /// Where the shipper thread stands, for [`super::LokiHandle`].
@@ -64,7 +63,6 @@ impl Shipper {
 
     async fn main_loop(&mut self) {
         let mut batch: Vec<Entry> = Vec::new();
-        let mut body: Vec<u8> = Vec::new();
         let mut failing = false;
         loop {
             let shutting_down = self.deadline().is_some();
@@ -97,8 +95,10 @@ impl Shipper {
             }
             let events = batch.len();
             let bytes: usize = batch.iter().map(Entry::cost).sum();
-            self.encode(&mut batch, &mut body);
+            let body = self.encode(&mut batch);
             let outcome = self.push_with_retries(&body, &mut failing).await;
+            // The body goes with its batch: no peak-sized buffer is kept after a big one.
+            drop(body);
             self.shared.release(events, bytes);
             let c = &self.shared.counters;
             match outcome {
@@ -118,15 +118,12 @@ impl Shipper {
                     return;
                 }
             }
-            // Do not keep a peak-sized buffer forever after one big batch.
-            if body.capacity() > 4 * self.cfg.batch_max_bytes {
-                body = Vec::new();
-            }
         }
     }
 
-    /// Builds the snappy-compressed `PushRequest` for `batch` (entries are moved out).
-    fn encode(&self, batch: &mut Vec<Entry>, body: &mut Vec<u8>) {
+    /// Builds the snappy-compressed `PushRequest` for `batch` (entries are moved out). A
+    /// [`Bytes`], so that every attempt at the push shares it instead of copying it.
+    fn encode(&self, batch: &mut Vec<Entry>) -> Bytes {
         let mut streams: Vec<StreamAdapter> = Vec::new();
         let mut index = [usize::MAX; 5];
         for e in batch.drain(..) {
@@ -147,19 +144,10 @@ impl Shipper {
                 line: e.line,
             });
         }
-        let req = PushRequest { streams };
-        let raw = req.encode_to_vec();
-        drop(req);
-        body.clear();
-        body.resize(snap::raw::max_compress_len(raw.len()), 0);
-        match snap::raw::Encoder::new().compress(&raw, body) {
-            Ok(n) => body.truncate(n),
-            // Cannot happen with a buffer of max_compress_len; an empty body would be a 400.
-            Err(_) => body.clear(),
-        }
+        Bytes::from(compress(PushRequest { streams }))
     }
 
-    async fn push_with_retries(&mut self, body: &[u8], failing: &mut bool) -> Outcome {
+    async fn push_with_retries(&mut self, body: &Bytes, failing: &mut bool) -> Outcome {
         let mut attempt: u32 = 0;
         // Whether the previous attempt may have reached Loki although we saw no answer.
         let mut in_doubt = false;
@@ -184,7 +172,7 @@ impl Shipper {
                 .timeout(timeout)
                 .header("Content-Type", "application/x-protobuf")
                 .header("Content-Encoding", "snappy")
-                .body(body.to_vec());
+                .body(body.clone());
             if let Some(t) = &self.tenant {
                 req = req.header("X-Scope-OrgID", t);
             }
