@@ -127,6 +127,24 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// An agent.yml serving only `section` on `port`, with `settings` (YAML lines under
+/// `settings:`, already indented by four) when given.
+fn only_section(dir: &Path, section: &str, port: u16, settings: &str) -> PathBuf {
+    let mut text: String = ["host", "redis", "postgres"]
+        .iter()
+        .filter(|s| **s != section)
+        .map(|s| format!("{s}:\n  enabled: false\n"))
+        .collect();
+    text.push_str(&format!(
+        "{section}:\n  listen_address: [\"127.0.0.1:{port}\"]\n"
+    ));
+    if !settings.is_empty() {
+        text.push_str("  settings:\n");
+        text.push_str(settings);
+    }
+    write_config(dir, &text)
+}
+
 #[test]
 fn the_units_documented_default_credentials_start_and_serve() {
     let unit = unit();
@@ -216,37 +234,31 @@ fn a_password_the_config_would_leave_unused_stops_the_agent_in_one_line() {
     let password = "pg-s3cret-7731";
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(
+    let config = only_section(
         dir.path(),
-        &format!(
-            "host:\n  enabled: false\nredis:\n  enabled: false\n\
-             postgres:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
-             data_source_names: [\"postgresql://mcp@127.0.0.1:1/postgres?sslmode=disable\"]\n"
-        ),
+        "postgres",
+        port,
+        "    data_source_names: [\"postgresql://mcp@127.0.0.1:1/postgres?sslmode=disable\"]\n",
     );
     let credentials = credentials_dir(dir.path(), &unit, &[("pg_password", password)]);
-    let agent = start_as_unit(&unit, &credentials, &[], &config, 1);
-    assert!(agent.serving.is_empty(), "{:?}", agent.serving);
-    let (code, stderr) = agent.wait_exit();
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("settings.data_source_names") && stderr.contains("DATA_SOURCE_PASS_FILE"),
-        "{stderr}"
+    assert_one_line_refusal(
+        &unit,
+        &credentials,
+        &[],
+        &config,
+        &["settings.data_source_names", "DATA_SOURCE_PASS_FILE"],
+        password,
     );
-    assert!(!stderr.contains(password), "{stderr}");
 
     // The same for Redis: a password in the section and a password map with entries.
-    let config = write_config(
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, "{}").unwrap();
+    let config = only_section(
         dir.path(),
-        &format!(
-            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
-             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
-             redis_password_file: {}\n",
-            dir.path().join("other.json").display()
-        ),
+        "redis",
+        port,
+        &format!("    redis_password_file: {}\n", other.display()),
     );
-    std::fs::write(dir.path().join("other.json"), "{}").unwrap();
     let credentials = credentials_dir(
         dir.path(),
         &unit,
@@ -255,15 +267,14 @@ fn a_password_the_config_would_leave_unused_stops_the_agent_in_one_line() {
             &format!("{{\"redis://127.0.0.1:1\": \"{password}\"}}"),
         )],
     );
-    let agent = start_as_unit(&unit, &credentials, &[], &config, 1);
-    let (code, stderr) = agent.wait_exit();
-    assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("settings.redis_password_file") && stderr.contains("REDIS_PASSWORD_FILE"),
-        "{stderr}"
+    assert_one_line_refusal(
+        &unit,
+        &credentials,
+        &[],
+        &config,
+        &["settings.redis_password_file", "REDIS_PASSWORD_FILE"],
+        password,
     );
-    assert!(!stderr.contains(password), "{stderr}");
 }
 
 /// Starts the unit's environment plus `env` with `config` and expects exit 2 and one stderr line
@@ -296,13 +307,11 @@ fn plain_password_variables_and_an_unparsable_credential_stop_the_agent_in_one_l
     let credentials = credentials_dir(dir.path(), &unit, &[]);
 
     // REDIS_PASSWORD beside a section that sets redis_password.
-    let config = write_config(
+    let config = only_section(
         dir.path(),
-        &format!(
-            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
-             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
-             redis_addr: redis://127.0.0.1:1\n    redis_password: other\n"
-        ),
+        "redis",
+        port,
+        "    redis_addr: redis://127.0.0.1:1\n    redis_password: other\n",
     );
     assert_one_line_refusal(
         &unit,
@@ -314,13 +323,11 @@ fn plain_password_variables_and_an_unparsable_credential_stop_the_agent_in_one_l
     );
 
     // DATA_SOURCE_NAME beside a section that sets data_source_names.
-    let config = write_config(
+    let config = only_section(
         dir.path(),
-        &format!(
-            "host:\n  enabled: false\nredis:\n  enabled: false\n\
-             postgres:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
-             data_source_names: [\"postgresql://mcp@127.0.0.1:1/postgres?sslmode=disable\"]\n"
-        ),
+        "postgres",
+        port,
+        "    data_source_names: [\"postgresql://mcp@127.0.0.1:1/postgres?sslmode=disable\"]\n",
     );
     assert_one_line_refusal(
         &unit,
@@ -336,13 +343,11 @@ fn plain_password_variables_and_an_unparsable_credential_stop_the_agent_in_one_l
 
     // Any setting other than the connection ones comes from the file or the default, never from
     // the environment: REDIS_EXPORTER_NAMESPACE does not rename the families of a section.
-    let config = write_config(
+    let config = only_section(
         dir.path(),
-        &format!(
-            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
-             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n  settings:\n    \
-             redis_addr: redis://127.0.0.1:1\n"
-        ),
+        "redis",
+        port,
+        "    redis_addr: redis://127.0.0.1:1\n",
     );
     let agent = start_as_unit(
         &unit,
@@ -361,13 +366,7 @@ fn plain_password_variables_and_an_unparsable_credential_stop_the_agent_in_one_l
     drop(agent);
 
     // A Redis credential that is not upstream's JSON map stops the agent at start, not at scrape.
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "host:\n  enabled: false\npostgres:\n  enabled: false\n\
-             redis:\n  listen_address: [\"127.0.0.1:{port}\"]\n"
-        ),
-    );
+    let config = only_section(dir.path(), "redis", port, "");
     let credentials = credentials_dir(dir.path(), &unit, &[("redis_password", secret)]);
     let agent = start_as_unit(&unit, &credentials, &[], &config, 1);
     assert!(agent.serving.is_empty(), "{:?}", agent.serving);
